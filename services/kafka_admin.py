@@ -1,0 +1,128 @@
+"""Broker access for the CLI tools: reachability check, topic creation, producers (kafka-python)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import socket
+import time
+from collections.abc import Iterable
+
+from services.cli import CommandError
+from services.settings import Settings, get_settings
+from services.topics import ALL_TOPICS, TopicSpec
+
+log = logging.getLogger(__name__)
+
+
+class BrokerUnavailable(CommandError):
+    pass
+
+
+def first_reachable(settings: Settings) -> None:
+    """Fail fast, in one line, when no bootstrap server accepts a TCP connection."""
+    addresses = [address.strip() for address in settings.bootstrap_servers.split(",") if address.strip()]
+    deadline = time.monotonic() + settings.broker_timeout_s
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        for address in addresses:
+            host, _, port = address.rpartition(":")
+            try:
+                with socket.create_connection((host or "127.0.0.1", int(port)), timeout=2):
+                    return
+            except (OSError, ValueError) as error:
+                last_error = error
+        time.sleep(0.5)
+    raise BrokerUnavailable(
+        f"Kafka broker not reachable at {settings.bootstrap_servers} after {settings.broker_timeout_s:.0f}s "
+        f"({last_error}); start it with 'bash deploy/kafka/kafka.sh start' or set CLAIMWATCH_BOOTSTRAP_SERVERS"
+    )
+
+
+def admin_client(settings: Settings):
+    from kafka.admin import KafkaAdminClient
+
+    first_reachable(settings)
+    return KafkaAdminClient(
+        bootstrap_servers=settings.bootstrap_servers,
+        client_id="claimwatch-admin",
+        request_timeout_ms=int(settings.broker_timeout_s * 1000),
+        **settings.kafka_python_security(),
+    )
+
+
+def producer(settings: Settings, **overrides: object):
+    """An idempotent, acks=all kafka-python producer for the CLI tools."""
+    from kafka import KafkaProducer
+
+    first_reachable(settings)
+    options: dict[str, object] = {
+        "bootstrap_servers": settings.bootstrap_servers,
+        "client_id": "claimwatch-cli",
+        "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": 5,
+        "compression_type": "gzip",
+        "max_request_size": 32 * 1024 * 1024,
+        "request_timeout_ms": int(max(settings.broker_timeout_s, 30) * 1000),
+    }
+    options.update(settings.kafka_python_security())
+    options.update(overrides)
+    return KafkaProducer(**options)
+
+
+def create_topics(settings: Settings, specs: Iterable[TopicSpec] = ALL_TOPICS) -> tuple[list[str], list[str]]:
+    """Create the declared topics that do not exist yet. Returns (created, already existing)."""
+    from kafka.admin import NewTopic
+
+    client = admin_client(settings)
+    try:
+        existing = set(client.list_topics())
+        wanted = [spec for spec in specs if spec.full_name(settings) not in existing]
+        present = [spec.full_name(settings) for spec in specs if spec.full_name(settings) in existing]
+        if wanted:
+            client.create_topics(
+                [
+                    NewTopic(
+                        name=spec.full_name(settings),
+                        num_partitions=spec.partition_count(settings),
+                        replication_factor=settings.replication_factor,
+                        topic_configs=spec.topic_config(),
+                    )
+                    for spec in wanted
+                ],
+                validate_only=False,
+            )
+        return [spec.full_name(settings) for spec in wanted], present
+    finally:
+        client.close()
+
+
+def _topics_create(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    created, present = create_topics(settings)
+    for name in created:
+        print(f"created  {name}")
+    for name in present:
+        print(f"exists   {name}")
+    return 0
+
+
+def _topics_list(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    for spec in ALL_TOPICS:
+        policy = spec.topic_config()["cleanup.policy"]
+        print(
+            f"{spec.full_name(settings):40s} partitions={spec.partition_count(settings):<3d} {policy:8s} "
+            f"key: {spec.key}; {spec.description}"
+        )
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    topics = subparsers.add_parser("topics", help="Declared Kafka topics: list them or create them.")
+    topic_commands = topics.add_subparsers(dest="topics_command", metavar="ACTION", required=True)
+    create = topic_commands.add_parser("create", help="Create every declared topic that is missing (idempotent).")
+    create.set_defaults(handler=_topics_create)
+    listing = topic_commands.add_parser("list", help="Print the declared topics and their settings.")
+    listing.set_defaults(handler=_topics_list)
