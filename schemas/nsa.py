@@ -160,3 +160,16 @@ class NSABatchCandidate(Model):
     claim_keys: list[str]
     first_initial_date: dt.date
     last_initial_date: dt.date
+
+
+class ClockTick(Model):
+    """Internal clock message of the NSA case agent: 'today is this date, check the reminders'.
+
+    The worker's timer sends one per partition of ``nsa.case-updates``; tests send their own to control
+    the clock. Ticks are processed inside the same Kafka transaction as the reminders they emit.
+    """
+
+    schema_version: int = SCHEMA_VERSION
+    event_type: Literal["clock_tick"] = "clock_tick"
+    today: dt.date
+    partition: int = Field(ge=0, description="The partition this tick checks.")

@@ -18,7 +18,10 @@ from services.topics import ALL_TOPICS, TopicSpec
 
 log = logging.getLogger(__name__)
 
-AGENT_MODULES: tuple[str, ...] = ()
+AGENT_MODULES: tuple[str, ...] = (
+    "services.claims.agent",
+    "services.nsa.agent",
+)
 PUBLIC_PATHS = frozenset({"/health", "/metrics"})
 
 

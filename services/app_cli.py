@@ -10,6 +10,7 @@ from pathlib import Path
 
 from services.cli import CommandError
 from services.kafka_admin import create_topics, first_reachable, producer
+from services.reference.checks import reference_subcommands, run_checks
 from services.reference.files import ReferenceError, read_folder
 from services.settings import get_settings
 from services.topics import REFERENCE_NETWORK, REFERENCE_PRICING
@@ -81,15 +82,13 @@ def _existing_reference_keys(topic_names: list[str]) -> dict[str, set[str]]:
 
 
 def _reference_load(args: argparse.Namespace) -> int:
-    from services.reference.checks import check_reference
-
     settings = get_settings()
     folder = Path(args.directory)
     try:
         files = read_folder(folder)
     except ReferenceError as error:
         raise CommandError(str(error)) from error
-    problems = check_reference(files)[1]
+    problems = run_checks(files)[1]
     if problems and not args.force:
         for problem in problems:
             print(problem, file=sys.stderr)
@@ -123,8 +122,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     worker = subparsers.add_parser("worker", help="Run a stream-processing worker (Faust) with /health and /metrics.")
     worker.set_defaults(handler=_worker)
 
-    reference = subparsers.add_parser("reference", help="Reference data: check a folder, load it into Kafka.")
-    actions = reference.add_subparsers(dest="reference_command", metavar="ACTION", required=True)
+    actions = reference_subcommands(subparsers)
     load = actions.add_parser("load", help="Publish a reference folder to the compacted reference topics.")
     load.add_argument("directory", help="Reference folder (see docs/reference-formats.md).")
     load.add_argument("--prune", action="store_true", help="Delete files from the topics that the folder lacks.")

@@ -19,6 +19,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "services.kafka_admin",
     "services.app_cli",
     "services.nsa.cli",
+    "services.adequacy.cli",
+    "services.pricing.cli",
 )
 
 
@@ -49,6 +51,8 @@ def configure_logging(level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    for noisy in ("kafka", "aiokafka"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

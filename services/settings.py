@@ -60,6 +60,27 @@ class Settings(BaseSettings):
         description="When set, worker HTTP endpoints other than /health and /metrics need 'Authorization: Bearer <token>'.",
     )
 
+    nsa_reminder_offsets: str = Field(
+        "10,5,1", description="Business days before each NSA deadline at which a reminder is sent (comma list)."
+    )
+    nsa_tick_interval_s: float = Field(
+        60.0, ge=0, description="Seconds between NSA clock ticks (reminder checks); 0 disables the timer."
+    )
+    recurrence_threshold: int = Field(
+        3, ge=1, description="OON claims for one payer + specialty + county within 90 days that open an SCA lead."
+    )
+
+    @field_validator("nsa_reminder_offsets")
+    @classmethod
+    def _offsets(cls, value: str) -> str:
+        parts = [part.strip() for part in value.split(",") if part.strip()]
+        if not parts or not all(part.isdigit() for part in parts):
+            raise ValueError("expected comma-separated whole numbers of business days, e.g. 10,5,1")
+        return ",".join(parts)
+
+    def reminder_offsets(self) -> tuple[int, ...]:
+        return tuple(sorted({int(part) for part in self.nsa_reminder_offsets.split(",")}, reverse=True))
+
     @field_validator("security_protocol")
     @classmethod
     def _known_protocol(cls, value: str) -> str:

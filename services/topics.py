@@ -63,6 +63,12 @@ CASES = TopicSpec(
     value_schemas=("schemas.nsa:CaseAction",),
     description="User actions on No Surprises Act cases (negotiation opened, IDR initiated, resolved...).",
 )
+NSA_CASE_UPDATES = TopicSpec(
+    name="nsa.case-updates",
+    key="claim key (payer | CLP07), co-partitioned with cases",
+    value_schemas=("schemas.nsa:NSACase", "schemas.nsa:CaseAction", "schemas.nsa:ClockTick"),
+    description="Internal: NSA cases found in remittances and clock ticks, re-keyed by claim for the case table.",
+)
 REFERENCE_PRICING = TopicSpec(
     name="reference.pricing",
     key="relative path of the reference file",
@@ -116,6 +122,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     REMITTANCES,
     CLAIMS,
     CASES,
+    NSA_CASE_UPDATES,
     REFERENCE_PRICING,
     REFERENCE_NETWORK,
     EVALUATIONS,

@@ -8,18 +8,19 @@ import time
 
 from kafka.admin import KafkaAdminClient
 
+from services.topics import ALL_TOPICS
 from tests.integration.support import BOOTSTRAP, CLAIMWATCH, PROJECT_ROOT, Environment, free_port
 
 
 def test_topics_create_is_idempotent_and_applies_the_declared_config(environment: Environment):
     first = environment.run("topics", "create")
-    assert first.stdout.count("created") == 10
+    assert first.stdout.count("created") == len(ALL_TOPICS)
     second = environment.run("topics", "create")
-    assert "created" not in second.stdout and second.stdout.count("exists") == 10
+    assert "created" not in second.stdout and second.stdout.count("exists") == len(ALL_TOPICS)
     admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP)
     try:
         described = admin.describe_topics([environment.topic("remittances"), environment.topic("reference.pricing")])
-        partitions = {topic["topic"]: len(topic["partitions"]) for topic in described}
+        partitions = {topic["name"]: len(topic["partitions"]) for topic in described}
         assert partitions[environment.topic("remittances")] == environment.partitions
         assert partitions[environment.topic("reference.pricing")] == 1
     finally:

@@ -1,0 +1,186 @@
+"""The live No Surprises Act path.
+
+1. ``find_nsa_cases`` reads remittances, classifies them with their claim context and forwards every NSA
+   case (federal, state or unknown) to ``nsa.case-updates`` keyed by claim key.
+2. ``track_nsa_cases`` keeps the case table keyed by claim key. It reads that topic and the user's
+   ``cases`` topic (co-partitioned): new cases, user actions, and clock ticks. On a tick it emits the
+   reminders that are due and records them in the case, in the same Kafka transaction, so a reminder is
+   sent exactly once even across restarts.
+3. A leader timer sends one tick per partition every ``CLAIMWATCH_NSA_TICK_INTERVAL_S`` seconds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections import Counter
+
+import faust
+
+from schemas.dead_letter import DeadLetter
+from schemas.nsa import CaseAction, ClockTick, NSACase
+from schemas.remittance import RemittanceEvent
+from services import metrics
+from services.app import TOPICS, app, settings
+from services.claims.agent import context_for
+from services.nsa.cases import (
+    InvalidActionError,
+    active_deadlines,
+    apply_action,
+    build_case,
+    business_days_remaining,
+    due_reminders,
+    mark_sent,
+    refresh,
+    skip_reason,
+)
+from services.nsa.classify import classify
+from services.nsa.clock import NoReceivedDateError
+from services.streams import count_in, dead_letter_for, decode, event_type_of, send, send_dead_letter
+from services.topics import CASES, NSA_CASE_UPDATES
+
+log = logging.getLogger(__name__)
+OPEN_STATES = {"open", "negotiating"}
+
+nsa_cases = app.Table("nsa-cases", key_type=bytes, value_type=bytes, partitions=None)
+case_inputs = app.topic(
+    CASES.full_name(settings), NSA_CASE_UPDATES.full_name(settings), key_type=bytes, value_type=bytes
+)
+_gauge_counts: dict[int, Counter] = {}
+
+
+def _stored(raw: bytes | None) -> tuple[int, NSACase] | None:
+    if not raw:
+        return None
+    entry = json.loads(raw)
+    return entry["partition"], NSACase.model_validate(entry["case"])
+
+
+def _store(partition: int, case: NSACase) -> None:
+    entry = {"partition": partition, "case": case.model_dump(mode="json")}
+    nsa_cases[case.claim_key.encode("utf-8")] = json.dumps(entry).encode("utf-8")
+
+
+@app.agent(TOPICS["remittances"])
+async def find_nsa_cases(stream: faust.StreamT) -> None:
+    async for event in stream.events():
+        if event_type_of(event.value) != "remittance":
+            continue
+        remittance = decode(event, RemittanceEvent, stage="nsa")
+        if isinstance(remittance, DeadLetter) or skip_reason(remittance):
+            continue  # the underpayment agent dead-letters undecodable remittances once
+        context = context_for(remittance.partition_key)
+        classification = classify(remittance, context)
+        metrics.nsa_claims_classified.labels(
+            classification=metrics.classification_label(classification.category)
+        ).inc()
+        if classification.category == "not_applicable":
+            continue
+        try:
+            case = build_case(remittance, context, classification=classification)
+        except NoReceivedDateError as error:
+            await send_dead_letter(dead_letter_for(event, "nsa", "no_received_date", str(error)))
+            continue
+        await send(NSA_CASE_UPDATES.name, case.claim_key, case)
+
+
+@app.agent(case_inputs)
+async def track_nsa_cases(stream: faust.StreamT) -> None:
+    async for event in stream.events():
+        count_in(event)
+        kind = event_type_of(event.value)
+        partition = event.message.partition
+        if kind == "nsa_case":
+            await _on_case(event, partition)
+        elif kind == "nsa_case_action":
+            await _on_action(event, partition)
+        elif kind == "clock_tick":
+            await _on_tick(event, partition)
+        else:
+            await send_dead_letter(dead_letter_for(event, "nsa", "unknown_event_type", f"event_type {kind!r}"))
+
+
+async def _on_case(event: faust.EventT, partition: int) -> None:
+    case = decode(event, NSACase, stage="nsa")
+    if isinstance(case, DeadLetter):
+        await send_dead_letter(case)
+        return
+    existing = _stored(nsa_cases.get(case.claim_key.encode("utf-8")))
+    if existing and existing[1].initial_date <= case.initial_date:
+        return  # a later remittance of the same claim does not restart its clock
+    _store(partition, case)
+
+
+async def _on_action(event: faust.EventT, partition: int) -> None:
+    action = decode(event, CaseAction, stage="nsa")
+    if isinstance(action, DeadLetter):
+        await send_dead_letter(action)
+        return
+    existing = _stored(nsa_cases.get(action.claim_key.encode("utf-8")))
+    if existing is None:
+        await send_dead_letter(dead_letter_for(event, "nsa", "unknown_case", "no NSA case with this claim key"))
+        return
+    try:
+        _store(partition, apply_action(existing[1], action))
+    except InvalidActionError as error:
+        await send_dead_letter(dead_letter_for(event, "nsa", "invalid_action", str(error)))
+
+
+async def _on_tick(event: faust.EventT, partition: int) -> None:
+    tick = decode(event, ClockTick, stage="nsa")
+    if isinstance(tick, DeadLetter):
+        await send_dead_letter(tick)
+        return
+    offsets = settings.reminder_offsets()
+    counts: Counter = Counter()
+    for key, raw in list(nsa_cases.items()):
+        stored = _stored(raw)
+        if stored is None or stored[0] != partition:
+            continue
+        case = refresh(stored[1], tick.today)
+        reminders = due_reminders(case, tick.today, offsets)
+        for reminder in reminders:
+            await send("alerts.nsa-deadline", case.claim_key, reminder)
+            metrics.nsa_reminders.labels(
+                deadline=metrics.deadline_label(reminder.deadline_kind), offset=str(reminder.offset)
+            ).inc()
+        updated = mark_sent(case, reminders)
+        if updated != stored[1]:
+            _store(partition, updated)
+        if updated.state in OPEN_STATES:
+            deadlines = active_deadlines(updated)
+            if deadlines:
+                kind, deadline = min(deadlines, key=lambda item: item[1])
+                remaining = business_days_remaining(tick.today, deadline)
+                counts[(updated.classification.category, kind, metrics.days_remaining_bucket(remaining))] += 1
+    _gauge_counts[partition] = counts
+    _publish_open_cases()
+
+
+def _publish_open_cases() -> None:
+    assigned = {tp.partition for tp in app.consumer.assignment() if tp.topic == NSA_CASE_UPDATES.full_name(settings)}
+    for partition in list(_gauge_counts):
+        if assigned and partition not in assigned:
+            del _gauge_counts[partition]
+    totals: Counter = Counter()
+    for counts in _gauge_counts.values():
+        totals.update(counts)
+    metrics.nsa_cases_open.clear()
+    for (category, kind, bucket), count in totals.items():
+        metrics.nsa_cases_open.labels(
+            classification=metrics.classification_label(category), deadline=metrics.deadline_label(kind),
+            days_remaining=bucket,
+        ).set(count)
+
+
+if settings.nsa_tick_interval_s > 0:
+
+    @app.timer(interval=settings.nsa_tick_interval_s, on_leader=True)
+    async def tick_nsa_clock() -> None:
+        today = dt.date.today()
+        for partition in range(NSA_CASE_UPDATES.partition_count(settings)):
+            tick = ClockTick(today=today, partition=partition)
+            await TOPICS[NSA_CASE_UPDATES.name].send(
+                key=f"tick-{partition}".encode(), value=tick.model_dump_json().encode(), partition=partition
+            )
