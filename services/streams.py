@@ -31,7 +31,9 @@ def decode(event: faust.EventT, model: type[ModelT], stage: str) -> ModelT | Dea
     if value is None:
         return dead_letter_for(event, stage, "empty_message", "the message has no value")
     if len(value) > MAX_MESSAGE_BYTES:
-        return dead_letter_for(event, stage, "oversized", f"{len(value)} bytes exceeds the limit of {MAX_MESSAGE_BYTES}")
+        return dead_letter_for(
+            event, stage, "oversized", f"{len(value)} bytes exceeds the limit of {MAX_MESSAGE_BYTES}"
+        )
     try:
         return model.model_validate_json(value)
     except ValidationError as error:
@@ -67,7 +69,9 @@ def dead_letter_for(event: faust.EventT, stage: str, reason: str, detail: str) -
 
 
 async def send_dead_letter(letter: DeadLetter) -> None:
-    metrics.dead_letters.labels(stage=metrics.stage_label(letter.stage), reason=metrics.reason_label(letter.reason)).inc()
+    metrics.dead_letters.labels(
+        stage=metrics.stage_label(letter.stage), reason=metrics.reason_label(letter.reason)
+    ).inc()
     log.warning("dead letter %s: %s (%s)", letter.reason, letter.detail, letter.location.model_dump(exclude_none=True))
     await send("dead-letters", letter.dead_letter_id, letter)
 

@@ -72,9 +72,7 @@ async def find_nsa_cases(stream: faust.StreamT) -> None:
             continue  # the underpayment agent dead-letters undecodable remittances once
         context = context_for(remittance.partition_key)
         classification = classify(remittance, context)
-        metrics.nsa_claims_classified.labels(
-            classification=metrics.classification_label(classification.category)
-        ).inc()
+        metrics.nsa_claims_classified.labels(classification=metrics.classification_label(classification.category)).inc()
         if classification.category == "not_applicable":
             continue
         try:
@@ -134,7 +132,7 @@ async def _on_tick(event: faust.EventT, partition: int) -> None:
         return
     offsets = settings.reminder_offsets()
     counts: Counter = Counter()
-    for key, raw in list(nsa_cases.items()):
+    for raw in list(nsa_cases.values()):
         stored = _stored(raw)
         if stored is None or stored[0] != partition:
             continue
@@ -169,7 +167,8 @@ def _publish_open_cases() -> None:
     metrics.nsa_cases_open.clear()
     for (category, kind, bucket), count in totals.items():
         metrics.nsa_cases_open.labels(
-            classification=metrics.classification_label(category), deadline=metrics.deadline_label(kind),
+            classification=metrics.classification_label(category),
+            deadline=metrics.deadline_label(kind),
             days_remaining=bucket,
         ).set(count)
 

@@ -65,8 +65,14 @@ def rebuild(files: dict[str, bytes], source: str) -> None:
             log.error("reference %s could not be built (%s); keeping the previous snapshot", name, error)
     _snapshots.update(built)
     elapsed = time.monotonic() - started
-    _state.update(loaded=True, files=len(files), source=source, version=_state["version"] + 1, errors=errors,
-                  build_seconds=round(elapsed, 3))
+    _state.update(
+        loaded=True,
+        files=len(files),
+        source=source,
+        version=_state["version"] + 1,
+        errors=errors,
+        build_seconds=round(elapsed, 3),
+    )
     metrics.reference_updated.set(time.time())
     for spec in (REFERENCE_PRICING, REFERENCE_NETWORK):
         count = sum(1 for path in files if (spec is REFERENCE_NETWORK) == path.startswith("network/"))
