@@ -85,6 +85,7 @@ deadline_label = LabelGuard("deadline", allowed=DEADLINES)
 stage_label = LabelGuard("stage", max_values=20)
 reason_label = LabelGuard("reason", max_values=60)
 topic_label = LabelGuard("topic", max_values=30)
+days_before_label = LabelGuard("days_before", max_values=10)
 
 CLAIM_LABELS = ("payer_group", "state", "specialty_group")
 
@@ -207,7 +208,7 @@ nsa_cases_open = Gauge(
     ["classification", "deadline", "days_remaining"], registry=REGISTRY,
 )
 nsa_reminders = Counter(
-    "claimwatch_nsa_reminders_total", "NSA deadline reminders emitted.", ["deadline", "offset"],
+    "claimwatch_nsa_reminders_total", "NSA deadline reminders emitted.", ["deadline", "days_before"],
     registry=REGISTRY,
 )
 nsa_claims_classified = Counter(
@@ -226,13 +227,15 @@ def claim_labels(payer_group: object, state: object, specialty_group: object) ->
 
 def metric_names() -> list[str]:
     """Every metric family name in the catalog (as Prometheus exposes it, without suffixes)."""
-    return sorted({metric.name for metric in REGISTRY.collect()})
+    return sorted({metric.name for metric in REGISTRY.collect() if metric.name.startswith("claimwatch_")})
 
 
 def series_names() -> set[str]:
     """Every sample name the registry can expose (with _total, _bucket, _sum, _count suffixes)."""
     names: set[str] = set()
     for family in _families():
+        if not family.name.startswith("claimwatch_"):
+            continue
         names.add(family.name)
         if family.type == "counter":
             names.add(family.name + "_total")

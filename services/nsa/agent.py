@@ -141,7 +141,7 @@ async def _on_tick(event: faust.EventT, partition: int) -> None:
         for reminder in reminders:
             await send("alerts.nsa-deadline", case.claim_key, reminder)
             metrics.nsa_reminders.labels(
-                deadline=metrics.deadline_label(reminder.deadline_kind), offset=str(reminder.offset)
+                deadline=metrics.deadline_label(reminder.deadline_kind), days_before=metrics.days_before_label(reminder.offset)
             ).inc()
         updated = mark_sent(case, reminders)
         if updated != stored[1]:
