@@ -1,0 +1,1 @@
+"""Data shipped with the adequacy core (see README.md beside this file for provenance)."""
