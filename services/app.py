@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 AGENT_MODULES: tuple[str, ...] = (
     "services.claims.agent",
+    "services.remittances.agent",
     "services.nsa.agent",
 )
 PUBLIC_PATHS = frozenset({"/health", "/metrics"})
@@ -63,8 +64,10 @@ def build_app(settings: Settings) -> faust.App:
         web_port=settings.web_port,
         key_serializer="raw",
         value_serializer="raw",
-        processing_guarantee="exactly_once",
-        broker_commit_interval=0.2,
+        processing_guarantee="at_least_once",
+        broker_commit_interval=0.5,
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=1.0,
         consumer_auto_offset_reset="earliest",
         table_cleanup_interval=30.0,
         producer_acks=-1,
@@ -164,4 +167,5 @@ def load_agents() -> None:
 
     for module_name in AGENT_MODULES:
         importlib.import_module(module_name)
+
 

@@ -21,6 +21,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "services.nsa.cli",
     "services.adequacy.cli",
     "services.pricing.cli",
+    "services.ingestion.cli",
+    "services.simulate.cli",
 )
 
 

@@ -36,9 +36,7 @@ class Settings(BaseSettings):
     state_dir: Path = Field(
         Path(".state"), description="Directory for worker state (RocksDB tables, offsets of file ingestion)."
     )
-    store: str = Field(
-        "rocksdb://", description="Faust table store URL: rocksdb:// (durable, default) or memory://."
-    )
+    store: str = Field("rocksdb://", description="Faust table store URL: rocksdb:// (durable, default) or memory://.")
     reference_dir: Path | None = Field(
         None, description="Reference folder used by the worker when no reference was loaded into Kafka."
     )
@@ -57,7 +55,7 @@ class Settings(BaseSettings):
     ssl_keyfile: Path | None = Field(None, description="Private key of the client certificate (SSL).")
     api_token: SecretStr | None = Field(
         None,
-        description="When set, worker HTTP endpoints other than /health and /metrics need 'Authorization: Bearer <token>'.",
+        description="When set, worker endpoints other than /health and /metrics need 'Authorization: Bearer <token>'.",
     )
 
     nsa_reminder_offsets: str = Field(

@@ -3,10 +3,13 @@ send JSON, count in and out. Agents stay a few lines long."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import json
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import faust
@@ -14,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from schemas.dead_letter import DeadLetter, DeadLetterLocation
 from services import metrics
-from services.app import TOPICS
+from services.app import TOPICS, app
 
 log = logging.getLogger(__name__)
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -77,6 +80,49 @@ async def send_dead_letter(letter: DeadLetter) -> None:
 
 
 async def send(topic_name: str, key: str, value: BaseModel | dict[str, Any]) -> None:
-    payload = value.model_dump_json() if isinstance(value, BaseModel) else json.dumps(value)
-    await TOPICS[topic_name].send(key=key.encode("utf-8"), value=payload.encode("utf-8"))
-    metrics.events_out.labels(topic=metrics.topic_label(TOPICS[topic_name].get_topic_name())).inc()
+    payload = (value.model_dump_json() if isinstance(value, BaseModel) else json.dumps(value)).encode("utf-8")
+    topic = TOPICS[topic_name]
+    await topic.send(key=key.encode("utf-8"), value=payload)
+    metrics.events_out.labels(topic=metrics.topic_label(topic.get_topic_name())).inc()
+
+
+_gate: asyncio.Lock | None = None
+
+
+def _transaction_gate() -> asyncio.Lock:
+    global _gate
+    if _gate is None:
+        _gate = asyncio.Lock()
+    return _gate
+
+
+@asynccontextmanager
+async def processing(stream: faust.StreamT, event: faust.EventT) -> AsyncIterator[None]:
+    """Process one event so that a commit never splits it.
+
+    Faust commits offsets on a timer, independently of the agents, and buffers table changelog writes. Here
+    the event's work, the flush of its changelog writes and its ack happen under a lock that the commit also
+    takes, so a committed offset always covers whole events whose state changes were handed to the broker.
+    A crash can then only replay events processed after the last commit; the claim state (processed event
+    ids, last alerted shortfall) makes that replay idempotent, and alert ids are deterministic, so a copy of
+    an alert that a crash forces out again carries the same alert_id (see docs/delivery.md).
+    """
+    async with _transaction_gate():
+        yield
+        await app.producer.buffer.flush()
+        await stream.ack(event)
+
+
+def install_commit_gate() -> None:
+    """Make the consumer's commit wait for the event being processed (see ``processing``)."""
+    consumer = app.consumer
+    if getattr(consumer, "_claimwatch_gated", False):
+        return
+    commit = consumer.commit
+
+    async def gated_commit(*args: Any, **kwargs: Any) -> bool:
+        async with _transaction_gate():
+            return await commit(*args, **kwargs)
+
+    consumer.commit = gated_commit
+    consumer._claimwatch_gated = True

@@ -7,7 +7,7 @@ import faust
 from schemas.claims import ClaimContext
 from schemas.dead_letter import DeadLetter
 from services.app import TOPICS, app
-from services.streams import count_in, decode, send_dead_letter
+from services.streams import count_in, decode, install_commit_gate, processing, send_dead_letter
 
 claim_contexts = app.Table("claim-contexts", key_type=bytes, value_type=bytes, partitions=None)
 
@@ -19,10 +19,12 @@ def context_for(partition_key: str) -> ClaimContext | None:
 
 @app.agent(TOPICS["claims"])
 async def keep_claim_context(stream: faust.StreamT) -> None:
+    install_commit_gate()
     async for event in stream.events():
-        count_in(event)
-        context = decode(event, ClaimContext, stage="claims")
-        if isinstance(context, DeadLetter):
-            await send_dead_letter(context)
-            continue
-        claim_contexts[context.partition_key.encode("utf-8")] = context.model_dump_json().encode("utf-8")
+        async with processing(stream, event):
+            count_in(event)
+            context = decode(event, ClaimContext, stage="claims")
+            if isinstance(context, DeadLetter):
+                await send_dead_letter(context)
+                continue
+            claim_contexts[context.partition_key.encode("utf-8")] = context.model_dump_json().encode("utf-8")

@@ -18,12 +18,12 @@ from collections import Counter
 
 import faust
 
+from schemas.claims import ClaimContext
 from schemas.dead_letter import DeadLetter
 from schemas.nsa import CaseAction, ClockTick, NSACase
 from schemas.remittance import RemittanceEvent
 from services import metrics
 from services.app import TOPICS, app, settings
-from services.claims.agent import context_for
 from services.nsa.cases import (
     InvalidActionError,
     active_deadlines,
@@ -37,7 +37,16 @@ from services.nsa.cases import (
 )
 from services.nsa.classify import classify
 from services.nsa.clock import NoReceivedDateError
-from services.streams import count_in, dead_letter_for, decode, event_type_of, send, send_dead_letter
+from services.streams import (
+    count_in,
+    dead_letter_for,
+    decode,
+    event_type_of,
+    install_commit_gate,
+    processing,
+    send,
+    send_dead_letter,
+)
 from services.topics import CASES, NSA_CASE_UPDATES
 
 log = logging.getLogger(__name__)
@@ -62,41 +71,37 @@ def _store(partition: int, case: NSACase) -> None:
     nsa_cases[case.claim_key.encode("utf-8")] = json.dumps(entry).encode("utf-8")
 
 
-@app.agent(TOPICS["remittances"])
-async def find_nsa_cases(stream: faust.StreamT) -> None:
-    async for event in stream.events():
-        if event_type_of(event.value) != "remittance":
-            continue
-        remittance = decode(event, RemittanceEvent, stage="nsa")
-        if isinstance(remittance, DeadLetter) or skip_reason(remittance):
-            continue  # the underpayment agent dead-letters undecodable remittances once
-        context = context_for(remittance.partition_key)
-        classification = classify(remittance, context)
-        metrics.nsa_claims_classified.labels(classification=metrics.classification_label(classification.category)).inc()
-        if classification.category == "not_applicable":
-            continue
-        try:
-            case = build_case(remittance, context, classification=classification)
-        except NoReceivedDateError as error:
-            await send_dead_letter(dead_letter_for(event, "nsa", "no_received_date", str(error)))
-            continue
-        await send(NSA_CASE_UPDATES.name, case.claim_key, case)
+async def on_remittance(event: faust.EventT, remittance: RemittanceEvent, context: ClaimContext | None) -> None:
+    if skip_reason(remittance):
+        return
+    classification = classify(remittance, context)
+    metrics.nsa_claims_classified.labels(classification=metrics.classification_label(classification.category)).inc()
+    if classification.category == "not_applicable":
+        return
+    try:
+        case = build_case(remittance, context, classification=classification)
+    except NoReceivedDateError as error:
+        await send_dead_letter(dead_letter_for(event, "nsa", "no_received_date", str(error)))
+        return
+    await send(NSA_CASE_UPDATES.name, case.claim_key, case)
 
 
 @app.agent(case_inputs)
 async def track_nsa_cases(stream: faust.StreamT) -> None:
+    install_commit_gate()
     async for event in stream.events():
-        count_in(event)
-        kind = event_type_of(event.value)
-        partition = event.message.partition
-        if kind == "nsa_case":
-            await _on_case(event, partition)
-        elif kind == "nsa_case_action":
-            await _on_action(event, partition)
-        elif kind == "clock_tick":
-            await _on_tick(event, partition)
-        else:
-            await send_dead_letter(dead_letter_for(event, "nsa", "unknown_event_type", f"event_type {kind!r}"))
+        async with processing(stream, event):
+            count_in(event)
+            kind = event_type_of(event.value)
+            partition = event.message.partition
+            if kind == "nsa_case":
+                await _on_case(event, partition)
+            elif kind == "nsa_case_action":
+                await _on_action(event, partition)
+            elif kind == "clock_tick":
+                await _on_tick(event, partition)
+            else:
+                await send_dead_letter(dead_letter_for(event, "nsa", "unknown_event_type", f"event_type {kind!r}"))
 
 
 async def _on_case(event: faust.EventT, partition: int) -> None:
@@ -141,7 +146,8 @@ async def _on_tick(event: faust.EventT, partition: int) -> None:
         for reminder in reminders:
             await send("alerts.nsa-deadline", case.claim_key, reminder)
             metrics.nsa_reminders.labels(
-                deadline=metrics.deadline_label(reminder.deadline_kind), days_before=metrics.days_before_label(reminder.offset)
+                deadline=metrics.deadline_label(reminder.deadline_kind),
+                days_before=metrics.days_before_label(reminder.offset),
             ).inc()
         updated = mark_sent(case, reminders)
         if updated != stored[1]:

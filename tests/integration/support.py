@@ -67,8 +67,13 @@ class Environment:
 
     def run(self, *args: str, input_text: str | None = None, check: bool = True, **extra: str):
         result = subprocess.run(
-            [CLAIMWATCH, *args], input=input_text, capture_output=True, text=True, env=self.env(**extra),
-            cwd=PROJECT_ROOT, timeout=300,
+            [CLAIMWATCH, *args],
+            input=input_text,
+            capture_output=True,
+            text=True,
+            env=self.env(**extra),
+            cwd=PROJECT_ROOT,
+            timeout=300,
         )
         if check and result.returncode != 0:
             raise AssertionError(f"claimwatch {' '.join(args)} failed ({result.returncode}): {result.stderr[-3000:]}")
@@ -92,8 +97,11 @@ class Environment:
     def consume(self, topic: str, expected: int | None = None, timeout: float = 60.0, idle: float = 3.0) -> list:
         """Read a topic from the beginning (read_committed) until `expected` records or `idle` quiet seconds."""
         consumer = KafkaConsumer(
-            bootstrap_servers=BOOTSTRAP, enable_auto_commit=False, isolation_level="read_committed",
-            auto_offset_reset="earliest", group_id=None,
+            bootstrap_servers=BOOTSTRAP,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+            auto_offset_reset="earliest",
+            group_id=None,
         )
         name = self.topic(topic)
         deadline = time.monotonic() + timeout
@@ -149,7 +157,11 @@ class Worker:
         )
         log = self.log_path.open("a")
         self.process = subprocess.Popen(
-            [CLAIMWATCH, "worker"], env=env, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,
+            [CLAIMWATCH, "worker"],
+            env=env,
+            cwd=PROJECT_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         deadline = time.monotonic() + wait
@@ -179,6 +191,27 @@ class Worker:
 
     def metrics(self) -> str:
         return self.get("/metrics")[1].decode()
+
+    def metric_total(self, name: str, **labels: str) -> float:
+        """Sum of the samples of ``name`` whose labels include ``labels``."""
+        total = 0.0
+        for line in self.metrics().splitlines():
+            if not line.startswith(name + "{") and not line.startswith(name + " "):
+                continue
+            series, _, value = line.rpartition(" ")
+            if all(f'{key}="{wanted}"' in series for key, wanted in labels.items()):
+                total += float(value)
+        return total
+
+    def wait_for_metric(self, name: str, at_least: float, timeout: float = 60.0, **labels: str) -> float:
+        deadline = time.monotonic() + timeout
+        value = self.metric_total(name, **labels)
+        while value < at_least and time.monotonic() < deadline:
+            time.sleep(0.2)
+            value = self.metric_total(name, **labels)
+        if value < at_least:
+            raise AssertionError(f"{name}{labels} reached {value}, expected >= {at_least}: {self.log_tail(20)}")
+        return value
 
     def stop(self, timeout: float = 30.0) -> None:
         if self.process and self.process.poll() is None:

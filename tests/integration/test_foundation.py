@@ -51,9 +51,16 @@ def test_unreachable_broker_fails_fast_in_one_line(tmp_path):
     port = free_port()
     started = time.monotonic()
     result = subprocess.run(
-        [CLAIMWATCH, "topics", "create"], capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=60,
-        env={"PATH": "/usr/bin:/bin", "CLAIMWATCH_BOOTSTRAP_SERVERS": f"127.0.0.1:{port}",
-             "CLAIMWATCH_BROKER_TIMEOUT_S": "2"},
+        [CLAIMWATCH, "topics", "create"],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        timeout=60,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "CLAIMWATCH_BOOTSTRAP_SERVERS": f"127.0.0.1:{port}",
+            "CLAIMWATCH_BROKER_TIMEOUT_S": "2",
+        },
     )
     assert result.returncode == 2
     assert f"127.0.0.1:{port}" in result.stderr
