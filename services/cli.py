@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "services.adequacy.cli",
     "services.pricing.cli",
     "services.ingestion.cli",
+    "services.ingestion.ingest",
     "services.simulate.cli",
 )
 
