@@ -103,7 +103,7 @@ def test_bad_messages_go_to_the_dead_letter_topic_and_good_ones_are_processed(en
         "remittances", bad[:1] + [(e.partition_key.encode(), e.model_dump_json().encode()) for e in events] + bad[1:]
     )
     letters = environment.consume_json("dead-letters", expected=3, timeout=60)
-    reasons = sorted(letter["reason"] for letter in letters if letter["stage"] == "underpayment")
+    reasons = sorted(letter["reason"] for letter in letters if letter["stage"] == "remittances")
     assert reasons == ["not_json", "oversized", "schema_violation"]
     evaluations = environment.consume_json("evaluations", expected=len({e.event_id for e in events}), timeout=60)
     assert {e["event_id"] for e in evaluations} == {e.event_id for e in events}
