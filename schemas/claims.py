@@ -22,8 +22,12 @@ class ClaimContext(Model):
     payee_id: str = Field(description="Billing provider NPI (or tax id): the payee of the 835.")
     patient_control_number: str = Field(description="CLM01 = CLP01 of the remittance.")
     payer_id: str | None = None
-    place_of_service_code: str | None = Field(None, description="CMS place of service, e.g. 11 office, 22/19 outpatient, 23 ER.")
-    place_of_service_zip: str | None = Field(None, description="ZIP of the service location (drives the Medicare locality).")
+    place_of_service_code: str | None = Field(
+        None, description="CMS place of service, e.g. 11 office, 22/19 outpatient, 23 ER."
+    )
+    place_of_service_zip: str | None = Field(
+        None, description="ZIP of the service location (drives the Medicare locality)."
+    )
     state: str | None = Field(None, description="Two-letter state of the service location.")
     rendering_npi: str | None = None
     taxonomy_code: str | None = Field(None, description="NUCC taxonomy of the rendering provider.")

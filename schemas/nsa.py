@@ -166,7 +166,7 @@ class ClockTick(Model):
     """Internal clock message of the NSA case agent: 'today is this date, check the reminders'.
 
     The worker's timer sends one per partition of ``nsa.case-updates``; tests send their own to control
-    the clock. Ticks are processed inside the same Kafka transaction as the reminders they emit.
+    the clock. A tick is acknowledged only after the reminders it emits and the case updates are flushed.
     """
 
     schema_version: int = SCHEMA_VERSION

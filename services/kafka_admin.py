@@ -119,7 +119,38 @@ def _topics_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tail(args: argparse.Namespace) -> int:
+    """Print a topic's messages (JSON values) as lines, from the beginning or only new ones."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    settings = get_settings()
+    first_reachable(settings)
+    name = settings.topic(args.topic)
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False,
+        consumer_timeout_ms=None if args.follow else 3000, **settings.kafka_python_security(),
+    )
+    try:
+        partitions = [TopicPartition(name, p) for p in sorted(consumer.partitions_for_topic(name) or ())]
+        if not partitions:
+            raise BrokerUnavailable(f"topic {name} does not exist (claimwatch topics list shows the declared ones)")
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        for count, record in enumerate(consumer, start=1):
+            print(record.value.decode("utf-8", "replace") if record.value is not None else "null", flush=True)
+            if args.limit and count >= args.limit:
+                break
+    finally:
+        consumer.close()
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
+    tail = subparsers.add_parser("tail", help="Print the messages of a declared topic (e.g. alerts.underpayment).")
+    tail.add_argument("topic", help="logical topic name, e.g. alerts.underpayment, evaluations, dead-letters")
+    tail.add_argument("--limit", type=int, default=0, help="stop after N messages")
+    tail.add_argument("--follow", action="store_true", help="keep waiting for new messages")
+    tail.set_defaults(handler=_tail)
     topics = subparsers.add_parser("topics", help="Declared Kafka topics: list them or create them.")
     topic_commands = topics.add_subparsers(dest="topics_command", metavar="ACTION", required=True)
     create = topic_commands.add_parser("create", help="Create every declared topic that is missing (idempotent).")

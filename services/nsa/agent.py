@@ -4,9 +4,12 @@
    case (federal, state or unknown) to ``nsa.case-updates`` keyed by claim key.
 2. ``track_nsa_cases`` keeps the case table keyed by claim key. It reads that topic and the user's
    ``cases`` topic (co-partitioned): new cases, user actions, and clock ticks. On a tick it emits the
-   reminders that are due and records them in the case, in the same Kafka transaction, so a reminder is
-   sent exactly once even across restarts.
-3. A leader timer sends one tick per partition every ``CLAIMWATCH_NSA_TICK_INTERVAL_S`` seconds.
+   reminders that are due and records them in the case; both writes are flushed to the broker before the
+   tick's offset can be committed (``services.streams.processing``), so a restart (even on a new state
+   dir: the table comes back from its changelog) never sends a reminder again. Only a crash in the middle
+   of that flush can repeat one (reminder out, changelog write lost), with the same reminder_id.
+3. Every worker's timer sends one tick to each partition of ``nsa.case-updates`` it owns every
+   ``CLAIMWATCH_NSA_TICK_INTERVAL_S`` seconds (0 disables it: tests send their own ticks).
 """
 
 from __future__ import annotations
@@ -163,7 +166,7 @@ async def _on_tick(event: faust.EventT, partition: int) -> None:
 
 
 def _publish_open_cases() -> None:
-    assigned = {tp.partition for tp in app.consumer.assignment() if tp.topic == NSA_CASE_UPDATES.full_name(settings)}
+    assigned = set(_owned_partitions())
     for partition in list(_gauge_counts):
         if assigned and partition not in assigned:
             del _gauge_counts[partition]
@@ -179,12 +182,20 @@ def _publish_open_cases() -> None:
         ).set(count)
 
 
-if settings.nsa_tick_interval_s > 0:
+def _owned_partitions() -> list[int]:
+    """The partitions of ``nsa.case-updates`` this worker consumes (each partition has one owner)."""
+    name = NSA_CASE_UPDATES.full_name(settings)
+    return sorted({tp.partition for tp in app.consumer.assignment() if tp.topic == name})
 
-    @app.timer(interval=settings.nsa_tick_interval_s, on_leader=True)
+
+if settings.nsa_tick_interval_s > 0:
+    # Not on_leader: the app runs with topic_disable_leader, so no worker is ever leader and an on_leader
+    # timer never fires. Each worker ticks the partitions it owns instead; a tick that two workers send
+    # around a rebalance is harmless (reminders already sent are recorded in the case).
+    @app.timer(interval=settings.nsa_tick_interval_s)
     async def tick_nsa_clock() -> None:
         today = dt.date.today()
-        for partition in range(NSA_CASE_UPDATES.partition_count(settings)):
+        for partition in _owned_partitions():
             tick = ClockTick(today=today, partition=partition)
             await TOPICS[NSA_CASE_UPDATES.name].send(
                 key=f"tick-{partition}".encode(), value=tick.model_dump_json().encode(), partition=partition

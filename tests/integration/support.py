@@ -84,11 +84,12 @@ class Environment:
         self.workers.append(worker)
         return worker
 
-    def produce(self, topic: str, records: Iterable[tuple[bytes | None, bytes]]) -> int:
-        producer = KafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all", linger_ms=5)
+    def produce(self, topic: str, records: Iterable[tuple[bytes | None, bytes]], partition: int | None = None) -> int:
+        """Send records (to ``partition`` when given, else where the key's hash puts them) and flush."""
+        producer = KafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all", linger_ms=5, max_request_size=8 << 20)
         count = 0
         for key, value in records:
-            producer.send(self.topic(topic), key=key, value=value)
+            producer.send(self.topic(topic), key=key, value=value, partition=partition)
             count += 1
         producer.flush()
         producer.close()
