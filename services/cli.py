@@ -23,7 +23,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "services.pricing.cli",
     "services.ingestion.cli",
     "services.ingestion.ingest",
+    "services.ingestion.validate",
     "services.simulate.cli",
+    "services.audit.cli",
 )
 
 
