@@ -8,7 +8,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from schemas.dead_letter import DeadLetter, DeadLetterLocation
 from services import metrics
-from services.app import TOPICS, app
+from services.app import TOPICS
 
 log = logging.getLogger(__name__)
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -79,50 +79,41 @@ async def send_dead_letter(letter: DeadLetter) -> None:
     await send("dead-letters", letter.dead_letter_id, letter)
 
 
-async def send(topic_name: str, key: str, value: BaseModel | dict[str, Any]) -> None:
+async def send(topic_name: str, key: str, value: BaseModel | dict[str, Any]) -> Awaitable[Any]:
+    """Send a message; returns the future of its delivery (see deliver_outputs)."""
     payload = (value.model_dump_json() if isinstance(value, BaseModel) else json.dumps(value)).encode("utf-8")
     topic = TOPICS[topic_name]
-    await topic.send(key=key.encode("utf-8"), value=payload)
+    delivery = await topic.send(key=key.encode("utf-8"), value=payload)
     metrics.events_out.labels(topic=metrics.topic_label(topic.get_topic_name())).inc()
-
-
-_gate: asyncio.Lock | None = None
-
-
-def _transaction_gate() -> asyncio.Lock:
-    global _gate
-    if _gate is None:
-        _gate = asyncio.Lock()
-    return _gate
+    return delivery
 
 
 @asynccontextmanager
-async def processing(stream: faust.StreamT, event: faust.EventT) -> AsyncIterator[None]:
-    """Process one event so that a commit never splits it.
+async def processing(stream: faust.StreamT, event: faust.EventT, stage: str) -> AsyncIterator[None]:
+    """Process one event; acknowledge it only when its work is done.
 
-    Faust commits offsets on a timer, independently of the agents, and buffers table changelog writes. Here
-    the event's work, the flush of its changelog writes and its ack happen under a lock that the commit also
-    takes, so a committed offset always covers whole events whose state changes were handed to the broker.
-    A crash can then only replay events processed after the last commit; the claim state (processed event
-    ids, last alerted shortfall) makes that replay idempotent, and alert ids are deterministic, so a copy of
-    an alert that a crash forces out again carries the same alert_id (see docs/delivery.md).
+    Faust acknowledges an event in a ``finally`` clause, even when the agent was cancelled in the middle of
+    it (a worker stopping or rebalancing), which would commit the offset of unfinished work. Here an
+    interrupted event is marked so that Faust's acknowledgement does nothing: its offset is not committed
+    and the next owner of the partition processes it again. An event whose handler raised goes to the
+    dead-letter topic with the error, then is acknowledged: nothing is dropped silently and one bad event
+    does not stop its partition.
     """
-    async with _transaction_gate():
+    try:
         yield
-        await app.producer.buffer.flush()
-        await stream.ack(event)
+    except asyncio.CancelledError:
+        event.message.acked = True
+        raise
+    except Exception as error:
+        log.exception("%s: processing failed at %s", stage, event.message.tp)
+        await send_dead_letter(dead_letter_for(event, stage, "processing_error", f"{type(error).__name__}: {error}"))
+    await stream.ack(event)
 
 
-def install_commit_gate() -> None:
-    """Make the consumer's commit wait for the event being processed (see ``processing``)."""
-    consumer = app.consumer
-    if getattr(consumer, "_claimwatch_gated", False):
-        return
-    commit = consumer.commit
+async def deliver_outputs(deliveries: list[Awaitable[Any]]) -> None:
+    """Wait until the broker acknowledged these sends.
 
-    async def gated_commit(*args: Any, **kwargs: Any) -> bool:
-        async with _transaction_gate():
-            return await commit(*args, **kwargs)
-
-    consumer.commit = gated_commit
-    consumer._claimwatch_gated = True
+    Call it between an event's outputs and the table write that records them as done: the state then never
+    says "done" for outputs a crash lost. A crash in between can only repeat outputs, with the same ids.
+    """
+    await asyncio.gather(*deliveries)

@@ -7,7 +7,7 @@ import faust
 from schemas.claims import ClaimContext
 from schemas.dead_letter import DeadLetter
 from services.app import TOPICS, app
-from services.streams import count_in, decode, install_commit_gate, processing, send_dead_letter
+from services.streams import count_in, decode, processing, send_dead_letter
 
 claim_contexts = app.Table("claim-contexts", key_type=bytes, value_type=bytes, partitions=None)
 
@@ -19,9 +19,8 @@ def context_for(partition_key: str) -> ClaimContext | None:
 
 @app.agent(TOPICS["claims"])
 async def keep_claim_context(stream: faust.StreamT) -> None:
-    install_commit_gate()
     async for event in stream.events():
-        async with processing(stream, event):
+        async with processing(stream, event, "claims"):
             count_in(event)
             context = decode(event, ClaimContext, stage="claims")
             if isinstance(context, DeadLetter):

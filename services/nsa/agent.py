@@ -44,8 +44,8 @@ from services.streams import (
     count_in,
     dead_letter_for,
     decode,
+    deliver_outputs,
     event_type_of,
-    install_commit_gate,
     processing,
     send,
     send_dead_letter,
@@ -91,9 +91,8 @@ async def on_remittance(event: faust.EventT, remittance: RemittanceEvent, contex
 
 @app.agent(case_inputs)
 async def track_nsa_cases(stream: faust.StreamT) -> None:
-    install_commit_gate()
     async for event in stream.events():
-        async with processing(stream, event):
+        async with processing(stream, event, "nsa"):
             count_in(event)
             kind = event_type_of(event.value)
             partition = event.message.partition
@@ -146,12 +145,14 @@ async def _on_tick(event: faust.EventT, partition: int) -> None:
             continue
         case = refresh(stored[1], tick.today)
         reminders = due_reminders(case, tick.today, offsets)
+        deliveries = []
         for reminder in reminders:
-            await send("alerts.nsa-deadline", case.claim_key, reminder)
+            deliveries.append(await send("alerts.nsa-deadline", case.claim_key, reminder))
             metrics.nsa_reminders.labels(
                 deadline=metrics.deadline_label(reminder.deadline_kind),
                 days_before=metrics.days_before_label(reminder.offset),
             ).inc()
+        await deliver_outputs(deliveries)
         updated = mark_sent(case, reminders)
         if updated != stored[1]:
             _store(partition, updated)

@@ -15,7 +15,7 @@ from services.app import TOPICS, app
 from services.claims.agent import context_for
 from services.nsa.agent import on_remittance as nsa_on_remittance
 from services.reference.live import wait_ready
-from services.streams import count_in, decode, event_type_of, install_commit_gate, processing, send_dead_letter
+from services.streams import count_in, decode, event_type_of, processing, send_dead_letter
 from services.underpayment.agent import on_remittance as underpayment_on_remittance
 
 HANDLERS = (underpayment_on_remittance, nsa_on_remittance)
@@ -23,10 +23,9 @@ HANDLERS = (underpayment_on_remittance, nsa_on_remittance)
 
 @app.agent(TOPICS["remittances"])
 async def process_remittances(stream: faust.StreamT) -> None:
-    install_commit_gate()
     await wait_ready()
     async for event in stream.events():
-        async with processing(stream, event):
+        async with processing(stream, event, "remittances"):
             count_in(event)
             if event_type_of(event.value) == "provider_adjustment":
                 continue  # PLB: payment-level, not a claim; kept on the topic for reconciliation

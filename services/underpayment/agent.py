@@ -20,7 +20,7 @@ from services import metrics
 from services.app import app
 from services.pricing.reference import load_pricing_reference
 from services.reference.live import register_builder, snapshot
-from services.streams import send
+from services.streams import deliver_outputs, send
 from services.underpayment.evaluate import apply_remittance, evaluate
 
 register_builder("pricing", load_pricing_reference)
@@ -35,10 +35,11 @@ async def on_remittance(event: faust.EventT, remittance: RemittanceEvent, contex
         return
     evaluation = evaluate(remittance, context, snapshot("pricing"), evaluated_at=dt.datetime.now(dt.UTC))
     new_state, alert, recovered = apply_remittance(state, evaluation)
-    claim_states[key] = new_state.model_dump_json().encode("utf-8")
-    await send("evaluations", remittance.claim_key, evaluation)
+    deliveries = [await send("evaluations", remittance.claim_key, evaluation)]
     if alert is not None:
-        await send("alerts.underpayment", remittance.claim_key, alert)
+        deliveries.append(await send("alerts.underpayment", remittance.claim_key, alert))
+    await deliver_outputs(deliveries)
+    claim_states[key] = new_state.model_dump_json().encode("utf-8")
     record_metrics(evaluation, alert, recovered)
 
 
