@@ -25,8 +25,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
-from pydantic import ValidationError
-
 from schemas.claims import ClaimContext
 from schemas.evaluation import ClaimEvaluation
 from schemas.remittance import RemittanceEvent
@@ -44,6 +42,7 @@ from services.adequacy.rules import (
     value_triggers,
 )
 from services.cli import CommandError
+from services.jsonlines import read_event_lines
 from services.reference.files import ReferenceError, read_folder
 
 CLAIMS_CONTEXT_FILE = "claims.jsonl"
@@ -123,19 +122,6 @@ def _config(args: argparse.Namespace) -> AdequacyConfig:
         raise CommandError(str(error)) from error
 
 
-def _validation_detail(error: ValidationError) -> str:
-    parts = [f"{'.'.join(str(item) for item in err['loc']) or '(root)'}: {err['msg']}" for err in error.errors()[:5]]
-    more = error.error_count() - len(parts)
-    return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
-
-
-def _report(stream: TextIO, reason: str, detail: str, line: int, file: str | None = None) -> None:
-    record: dict[str, Any] = {"reason": reason, "detail": detail, "line": line}
-    if file:
-        record["file"] = file
-    print(json.dumps(record), file=stream)
-
-
 def _decode(text: str) -> tuple[str, Any]:
     data = json.loads(text)
     if not isinstance(data, dict):
@@ -151,29 +137,6 @@ def _decode(text: str) -> tuple[str, Any]:
         evaluation = ClaimEvaluation.model_validate_json(text)
         return "claim_evaluation", (evaluation, line_outcomes_from_evaluation(evaluation))
     raise ValueError(f"unknown event_type {event_type!r} (expected remittance, claim_context or claim_evaluation)")
-
-
-def _read_lines(stream: TextIO, counts: Counter, errors: TextIO, file: str | None = None):
-    for number, raw in enumerate(stream, start=1):
-        text = raw.strip()
-        if not text:
-            continue
-        counts["lines_in"] += 1
-        try:
-            kind, model = _decode(text)
-        except json.JSONDecodeError as error:
-            counts["rejected"] += 1
-            _report(errors, "invalid_json", str(error), number, file)
-            continue
-        except ValidationError as error:
-            counts["rejected"] += 1
-            _report(errors, "invalid_event", _validation_detail(error), number, file)
-            continue
-        except (ValueError, ArithmeticError) as error:
-            counts["rejected"] += 1
-            _report(errors, "invalid_event", str(error), number, file)
-            continue
-        yield number, kind, model
 
 
 def _evaluation_totals(evaluation: ClaimEvaluation) -> tuple[Decimal | None, Decimal | None]:
@@ -201,7 +164,7 @@ def run_opportunities(args: argparse.Namespace, stdin: TextIO | None = None, std
     claims_file = Path(args.reference) / CLAIMS_CONTEXT_FILE
     if claims_file.is_file():
         with claims_file.open(encoding="utf-8-sig") as handle:
-            for _, kind, model in _read_lines(handle, Counter(), sys.stderr, CLAIMS_CONTEXT_FILE):
+            for _, kind, model in read_event_lines(handle, Counter(), sys.stderr, CLAIMS_CONTEXT_FILE, decode=_decode):
                 if kind == "claim_context":
                     counts["reference_contexts"] += 1
                     contexts[model.partition_key] = model
@@ -209,7 +172,7 @@ def run_opportunities(args: argparse.Namespace, stdin: TextIO | None = None, std
     remittances: list[tuple[int, RemittanceEvent]] = []
     outcomes: list[LineOutcome] = []
     amounts: dict[str, tuple[Decimal | None, Decimal | None]] = {}
-    for number, kind, model in _read_lines(stdin, counts, sys.stderr):
+    for number, kind, model in read_event_lines(stdin, counts, sys.stderr, decode=_decode):
         counts[kind] += 1
         if kind == "claim_context":
             contexts[model.partition_key] = model

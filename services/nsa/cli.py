@@ -30,11 +30,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, TextIO
 
-from pydantic import ValidationError
-
 from schemas.claims import ClaimContext
 from schemas.remittance import RemittanceEvent
 from services.cli import CommandError
+from services.jsonlines import read_event_lines, report
 from services.nsa.cases import (
     DEFAULT_OFFSETS,
     batch_candidates,
@@ -144,57 +143,6 @@ def run_nsa_clock(args: argparse.Namespace) -> int:
     return 0
 
 
-def _validation_detail(error: ValidationError) -> str:
-    parts = [f"{'.'.join(str(item) for item in err['loc']) or '(root)'}: {err['msg']}" for err in error.errors()[:5]]
-    more = error.error_count() - len(parts)
-    return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
-
-
-def _report(stream: TextIO, reason: str, detail: str, line: int, file: str | None = None) -> None:
-    record: dict[str, Any] = {"reason": reason, "detail": detail, "line": line}
-    if file:
-        record["file"] = file
-    print(json.dumps(record), file=stream)
-
-
-def _decode(text: str) -> tuple[str, Any]:
-    """(kind, model) of one JSON line; kind in remittance, claim_context, provider_adjustment."""
-    data = json.loads(text)
-    if not isinstance(data, dict):
-        raise ValueError("a JSON object was expected")
-    event_type = data.get("event_type", "remittance")
-    if event_type == "claim_context":
-        return "claim_context", ClaimContext.model_validate(data)
-    if event_type == "provider_adjustment":
-        return "provider_adjustment", None
-    if event_type == "remittance":
-        return "remittance", RemittanceEvent.model_validate(data)
-    raise ValueError(f"unknown event_type {event_type!r} (expected remittance or claim_context)")
-
-
-def _read_lines(stream: TextIO, counts: Counter, errors: TextIO, file: str | None = None):
-    for number, raw in enumerate(stream, start=1):
-        text = raw.strip()
-        if not text:
-            continue
-        counts["lines_in"] += 1
-        try:
-            kind, model = _decode(text)
-        except json.JSONDecodeError as error:
-            counts["rejected"] += 1
-            _report(errors, "invalid_json", str(error), number, file)
-            continue
-        except ValidationError as error:
-            counts["rejected"] += 1
-            _report(errors, "invalid_event", _validation_detail(error), number, file)
-            continue
-        except ValueError as error:
-            counts["rejected"] += 1
-            _report(errors, "invalid_event", str(error), number, file)
-            continue
-        yield number, kind, model
-
-
 def run_nsa_cases(args: argparse.Namespace, stdin: TextIO | None = None) -> int:
     stdin = stdin or sys.stdin
     today = parse_date("--today", args.today) if args.today else dt.date.today()
@@ -207,7 +155,7 @@ def run_nsa_cases(args: argparse.Namespace, stdin: TextIO | None = None) -> int:
         claims_file = args.reference / CLAIMS_CONTEXT_FILE
         if claims_file.is_file():
             with claims_file.open(encoding="utf-8-sig") as handle:
-                for _, kind, model in _read_lines(handle, context_counts, sys.stderr, CLAIMS_CONTEXT_FILE):
+                for _, kind, model in read_event_lines(handle, context_counts, sys.stderr, CLAIMS_CONTEXT_FILE):
                     if kind == "claim_context":
                         context_counts["contexts"] += 1
                         contexts[model.partition_key] = model
@@ -217,7 +165,7 @@ def run_nsa_cases(args: argparse.Namespace, stdin: TextIO | None = None) -> int:
     counts: Counter = Counter()
     skipped: Counter = Counter()
     remittances: list[tuple[int, RemittanceEvent]] = []
-    for number, kind, model in _read_lines(stdin, counts, sys.stderr):
+    for number, kind, model in read_event_lines(stdin, counts, sys.stderr):
         if kind == "claim_context":
             counts["contexts"] += 1
             contexts[model.partition_key] = model
@@ -241,7 +189,7 @@ def run_nsa_cases(args: argparse.Namespace, stdin: TextIO | None = None) -> int:
             case = build_case(event, classification=classification)
         except NoReceivedDateError as error:
             counts["rejected"] += 1
-            _report(sys.stderr, "no_received_date", str(error), number)
+            report(sys.stderr, "no_received_date", str(error), number)
             continue
         existing = cases.get(case.claim_key)
         if existing is not None:

@@ -34,8 +34,8 @@ from pydantic import ValidationError
 
 from schemas.claims import ClaimContext
 from schemas.evaluation import ClaimState
-from schemas.remittance import RemittanceEvent
 from services.cli import CommandError
+from services.jsonlines import decode_event, report, validation_detail
 from services.pricing.medicare import PRICING_MODIFIERS_CMS, load_medicare_folder, medicare_amount
 from services.pricing.reference import PricingReference, load_pricing_reference
 from services.reference.checks import register_check_command
@@ -133,33 +133,6 @@ def run_medicare_rate(args: argparse.Namespace) -> int:
 # price
 
 
-def _validation_detail(error: ValidationError) -> str:
-    parts = [f"{'.'.join(str(item) for item in err['loc']) or '(root)'}: {err['msg']}" for err in error.errors()[:5]]
-    more = error.error_count() - len(parts)
-    return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
-
-
-def _report(stream: TextIO, reason: str, detail: str, line: int, file: str | None = None) -> None:
-    record: dict[str, Any] = {"reason": reason, "detail": detail, "line": line}
-    if file:
-        record["file"] = file
-    print(json.dumps(record), file=stream)
-
-
-def _decode(text: str) -> tuple[str, Any]:
-    data = json.loads(text)
-    if not isinstance(data, dict):
-        raise ValueError("a JSON object was expected")
-    event_type = data.get("event_type", "remittance")
-    if event_type == "claim_context":
-        return "claim_context", ClaimContext.model_validate(data)
-    if event_type == "remittance":
-        return "remittance", RemittanceEvent.model_validate(data)
-    if event_type == "provider_adjustment":
-        return "provider_adjustment", None
-    raise ValueError(f"unknown event_type {event_type!r} (expected remittance or claim_context)")
-
-
 def read_json_lines(stream: TextIO, counts: Counter, errors: TextIO, file: str | None = None):
     """Yield (line number, kind, model) of every valid line; report the others on ``errors``."""
     for number, raw in enumerate(stream, start=1):
@@ -168,18 +141,18 @@ def read_json_lines(stream: TextIO, counts: Counter, errors: TextIO, file: str |
             continue
         counts["lines_in"] += 1
         try:
-            kind, model = _decode(text)
+            kind, model = decode_event(text)
         except json.JSONDecodeError as error:
             counts["rejected"] += 1
-            _report(errors, "invalid_json", str(error), number, file)
+            report(errors, "invalid_json", str(error), number, file)
             continue
         except ValidationError as error:
             counts["rejected"] += 1
-            _report(errors, "invalid_event", _validation_detail(error), number, file)
+            report(errors, "invalid_event", validation_detail(error), number, file)
             continue
         except ValueError as error:
             counts["rejected"] += 1
-            _report(errors, "invalid_event", str(error), number, file)
+            report(errors, "invalid_event", str(error), number, file)
             continue
         yield number, kind, model
 
@@ -244,7 +217,7 @@ def run_price(args: argparse.Namespace, stdin: TextIO | None = None, stdout: Tex
                 evaluation = evaluate(model, context, reference)
             except Exception as error:  # a bug must not lose the rest of the input
                 counts["rejected"] += 1
-                _report(sys.stderr, "evaluation_failed", f"{type(error).__name__}: {error}", number)
+                report(sys.stderr, "evaluation_failed", f"{type(error).__name__}: {error}", number)
                 continue
             stdout.write(evaluation.model_dump_json() + "\n")
             counts["evaluations"] += 1
