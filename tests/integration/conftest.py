@@ -24,6 +24,7 @@ def environment(broker, tmp_path) -> Environment:
     yield environment
     for worker in environment.workers:
         worker.stop()
+    environment.delete_topics()
     for worker_log in tmp_path.glob("*.log"):
         text = worker_log.read_text()
         if "Traceback" in text:

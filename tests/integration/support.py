@@ -79,6 +79,18 @@ class Environment:
             raise AssertionError(f"claimwatch {' '.join(args)} failed ({result.returncode}): {result.stderr[-3000:]}")
         return result
 
+    def delete_topics(self) -> None:
+        """Remove this environment's topics (declared and Faust's internal ones) from the shared broker."""
+        from kafka.admin import KafkaAdminClient
+
+        admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+        try:
+            mine = [name for name in admin.list_topics() if name.startswith((self.prefix, self.app_id + "-"))]
+            if mine:
+                admin.delete_topics(mine)
+        finally:
+            admin.close()
+
     def worker(self, name: str = "w1", **extra: str) -> Worker:
         worker = Worker(self, name, extra)
         self.workers.append(worker)
