@@ -207,7 +207,7 @@ def _load_zip_index() -> dict[str, _ZipPoint]:
     index: dict[str, _ZipPoint] = {}
     for record in zipcodes.list_all():
         try:
-            latitude, longitude = float(record["lat"]), float(record["long"])
+            latitude, longitude = float(record["lat"]), float(record["long"])  # float ok: coordinates
         except (KeyError, TypeError, ValueError):
             continue
         if latitude == 0.0 and longitude == 0.0:

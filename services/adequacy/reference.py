@@ -824,9 +824,9 @@ def parse_zip_locations(name: str, content: bytes) -> dict[str, ZipLocation]:
         for column, limit in (("latitude", 90.0), ("longitude", 180.0)):
             text = _required(name, row, column, f"decimal degrees between -{limit:g} and {limit:g}")
             try:
-                value = float(text)
+                value = float(text)  # float ok: coordinates
             except ValueError:
-                value = float("nan")
+                value = float("nan")  # float ok
             if not (-limit <= value <= limit):
                 raise ReferenceError(
                     name,

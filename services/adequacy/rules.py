@@ -170,7 +170,7 @@ def _number(value: Decimal | None) -> int | float | None:
     """A standard's miles as a JSON number (int when whole)."""
     if value is None:
         return None
-    return int(value) if value == value.to_integral_value() else float(value)
+    return int(value) if value == value.to_integral_value() else float(value)  # float ok: miles, not money
 
 
 # ------------------------------------------------------------------------------------------ periods
@@ -493,7 +493,7 @@ def check_distance(facts: ClaimFacts, reference: NetworkReference, config: Adequ
             nearest = (miles, location.provider_zip)
     if locations and nearest is None:
         return GapCheck(rule, False, note="no in-network provider ZIP of the directory could be located")
-    max_miles = float(standard.max_miles)
+    max_miles = float(standard.max_miles)  # float ok: miles
     nearest_miles = round_miles(nearest[0]) if nearest else None
     holds = nearest_miles is None or nearest_miles > max_miles
     product = facts.product_type or "any product"

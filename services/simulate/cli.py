@@ -52,7 +52,7 @@ def _date(text: str) -> dt.date:
 
 def _positive_float(text: str) -> float:
     try:
-        value = float(text)
+        value = float(text)  # float ok: a rate in claims per second
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if value <= 0:
