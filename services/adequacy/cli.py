@@ -42,7 +42,7 @@ from services.adequacy.rules import (
     value_triggers,
 )
 from services.cli import CommandError
-from services.jsonlines import read_event_lines
+from services.jsonlines import decode_event, read_event_lines
 from services.reference.files import ReferenceError, read_folder
 
 CLAIMS_CONTEXT_FILE = "claims.jsonl"
@@ -123,20 +123,11 @@ def _config(args: argparse.Namespace) -> AdequacyConfig:
 
 
 def _decode(text: str) -> tuple[str, Any]:
-    data = json.loads(text)
-    if not isinstance(data, dict):
-        raise ValueError("a JSON object was expected")
-    event_type = data.get("event_type", "remittance")
-    if event_type == "claim_context":
-        return "claim_context", ClaimContext.model_validate(data)
-    if event_type == "remittance":
-        return "remittance", RemittanceEvent.model_validate_json(text)
-    if event_type == "provider_adjustment":
-        return "provider_adjustment", None
-    if event_type == "claim_evaluation":
+    """Like decode_event, plus claim evaluations (``claimwatch price`` output) for the value rule."""
+    if '"claim_evaluation"' in text:
         evaluation = ClaimEvaluation.model_validate_json(text)
         return "claim_evaluation", (evaluation, line_outcomes_from_evaluation(evaluation))
-    raise ValueError(f"unknown event_type {event_type!r} (expected remittance, claim_context or claim_evaluation)")
+    return decode_event(text)
 
 
 def _evaluation_totals(evaluation: ClaimEvaluation) -> tuple[Decimal | None, Decimal | None]:

@@ -30,12 +30,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, TextIO
 
-from pydantic import ValidationError
-
 from schemas.claims import ClaimContext
 from schemas.evaluation import ClaimState
 from services.cli import CommandError
-from services.jsonlines import decode_event, report, validation_detail
+from services.jsonlines import read_event_lines, report
 from services.pricing.medicare import PRICING_MODIFIERS_CMS, load_medicare_folder, medicare_amount
 from services.pricing.reference import PricingReference, load_pricing_reference
 from services.reference.checks import register_check_command
@@ -133,37 +131,13 @@ def run_medicare_rate(args: argparse.Namespace) -> int:
 # price
 
 
-def read_json_lines(stream: TextIO, counts: Counter, errors: TextIO, file: str | None = None):
-    """Yield (line number, kind, model) of every valid line; report the others on ``errors``."""
-    for number, raw in enumerate(stream, start=1):
-        text = raw.strip()
-        if not text:
-            continue
-        counts["lines_in"] += 1
-        try:
-            kind, model = decode_event(text)
-        except json.JSONDecodeError as error:
-            counts["rejected"] += 1
-            report(errors, "invalid_json", str(error), number, file)
-            continue
-        except ValidationError as error:
-            counts["rejected"] += 1
-            report(errors, "invalid_event", validation_detail(error), number, file)
-            continue
-        except ValueError as error:
-            counts["rejected"] += 1
-            report(errors, "invalid_event", str(error), number, file)
-            continue
-        yield number, kind, model
-
-
 def _load_contexts(path: Path, contexts: dict[str, ClaimContext], counts: Counter, errors: TextIO) -> None:
     try:
         handle = path.open(encoding="utf-8-sig")
     except OSError as error:
         raise CommandError(f"--claims: cannot read {path}: {error.strerror}") from error
     with handle:
-        for _, kind, model in read_json_lines(handle, counts, errors, path.name):
+        for _, kind, model in read_event_lines(handle, counts, errors, path.name):
             if kind == "claim_context":
                 counts["contexts"] += 1
                 contexts[model.partition_key] = model
@@ -202,7 +176,7 @@ def run_price(args: argparse.Namespace, stdin: TextIO | None = None, stdout: Tex
     statuses: Counter = Counter()
     recovered_total = 0
     try:
-        for number, kind, model in read_json_lines(stdin, counts, sys.stderr):
+        for number, kind, model in read_event_lines(stdin, counts, sys.stderr):
             if kind == "claim_context":
                 counts["contexts"] += 1
                 contexts[model.partition_key] = model
