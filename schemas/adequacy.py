@@ -5,11 +5,16 @@ the payer's claim control number (CLP07) only: no patient data (no member id, na
 Money is Decimal (a JSON string). Evidence is a JSON object whose content depends on the rule
 (docs/reference-network.md lists it); money inside evidence is written as decimal strings, miles as
 numbers rounded to 0.1.
+
+The internal topic ``adequacy.observations`` carries AdequacyObservation (one claim, keyed payer | specialty |
+region) and ValueObservation (evaluated lines, keyed value | period start) from the remittance handler to the
+opportunity tracker (services/adequacy/agent.py).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import Field
@@ -106,3 +111,88 @@ class SCAOpportunity(Model):
     def alert_key(self) -> str:
         """Key of the alert topic: payer | specialty | region | rule."""
         return f"{self.payer_id}|{self.specialty_group}|{self.region}|{self.rule}"
+
+
+# ------------------------------------------------------------------ internal topic adequacy.observations
+
+
+class ObservedRegion(Model):
+    """The region of a claim (services.adequacy.rules.Region)."""
+
+    code: str = Field(description="'TX-48201', 'TX-752xx' or 'TX'.")
+    state: str | None = None
+    county_fips: str | None = None
+    zip3: str | None = None
+    basis: str = Field("patient_zip", description="patient_zip, service_zip or state.")
+
+
+class ObservedClaim(Model):
+    """What the recurrence rule needs of one claim (services.adequacy.rules.ClaimFacts without the patient's
+    and the place of service's ZIP: the region is carried instead)."""
+
+    claim_key: str
+    payer_id: str
+    payer_claim_id: str
+    claim_date: dt.date = Field(description="First service date (else payment / production date).")
+    status_code: str
+    billed: Money
+    paid: Money
+    payer_name: str | None = None
+    filing_indicator: str | None = None
+    product_type: str | None = None
+    specialty_group: str | None = None
+    state: str | None = None
+    denial_codes: list[str] = Field(default_factory=list)
+    denied_amount: Money = Decimal(0)
+    expected: Money | None = None
+    medicare: Money | None = None
+    payer_group: str = "other"
+
+
+class AdequacyObservation(Model):
+    """Internal: one assessable claim, re-keyed by its recurrence key (payer | specialty | region).
+
+    Carries the claim-level opportunities of the claim (distance, count, denial, Medicare Advantage access)
+    and the claim itself, which the opportunity tracker counts in its 90-day windows (by ``claim_date``).
+    """
+
+    schema_version: int = SCHEMA_VERSION
+    event_type: Literal["adequacy_observation"] = "adequacy_observation"
+    event_id: str = Field(description="RemittanceEvent.event_id observed.")
+    recurrence_key: str = Field(description="payer | specialty | region: the key of the message.")
+    claim_date: dt.date = Field(description="The date that places the claim in the recurrence windows.")
+    region: ObservedRegion
+    claim: ObservedClaim
+    opportunities: list[SCAOpportunity] = Field(default_factory=list)
+
+
+class ObservedLine(Model):
+    """One evaluated service line, the value rule's input (services.adequacy.rules.LineOutcome)."""
+
+    payer_id: str
+    code: str
+    status: str = Field(description="Line status of the evaluation (underpaid, as_expected, ..., reversal).")
+    service_date: dt.date
+    billed: Money
+    paid: Money
+    expected: Money | None = None
+    allowed: Money | None = None
+    payer_claim_id: str | None = None
+    medicare: Money | None = None
+    state: str | None = None
+    payer_name: str | None = None
+    payer_group: str | None = None
+    claim_key: str | None = None
+    line_index: int | None = None
+
+
+class ValueObservation(Model):
+    """Internal: the evaluated lines of one remittance that fall in one dedup period, keyed ``value|<period
+    start>`` so that one partition sees the whole period (the group's top codes are ranked over all payers)."""
+
+    schema_version: int = SCHEMA_VERSION
+    event_type: Literal["value_observation"] = "value_observation"
+    event_id: str = Field(description="RemittanceEvent.event_id observed.")
+    period_start: dt.date
+    period_end: dt.date
+    lines: list[ObservedLine]

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from decimal import Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,6 +101,33 @@ def count_topic(name: str) -> int:
         consumer.close()
 
 
+def latest_opportunities() -> list[dict]:
+    """The latest revision of every SCA opportunity on the alert topic (a key stays on one partition)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False, consumer_timeout_ms=2000)
+    topic = PREFIX + "alerts.sca-opportunity"
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        latest = {record.key: json.loads(record.value) for record in consumer}
+    finally:
+        consumer.close()
+    return sorted(latest.values(), key=lambda item: (item["rule"], item["opportunity_id"]))
+
+
+def show_opportunities() -> None:
+    """One line per SCA opportunity: what a contracting team would open first."""
+    for item in latest_opportunities():
+        ask = item["anchors"]["opening_ask_low"]
+        print(
+            f"  {item['rule']:26s} {(item['payer_name'] or item['payer_id'])[:22]:22s} "
+            f"{item['specialty_group'][:20]:20s} {item['region']:16s} {item['claim_count']:>3} claims, "
+            f"billed ${Decimal(item['billed_amount']):>10,.2f}" + (f", opening ask ${Decimal(ask):,.2f}" if ask else "")
+        )
+
+
 def main() -> int:
     started_kafka = subprocess.run([*KAFKA, "status"], capture_output=True).returncode != 0
     if started_kafka:
@@ -119,7 +147,11 @@ def main() -> int:
         STATE.mkdir(parents=True, exist_ok=True)
         log = (STATE / "worker.log").open("w")
         worker = subprocess.Popen(
-            [str(BIN / "claimwatch"), "worker"], env=env(), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+            [str(BIN / "claimwatch"), "worker"],
+            env=env(),
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 
@@ -131,30 +163,39 @@ def main() -> int:
         contexts = sum(1 for _ in (OUT / "claims.jsonl").open())
         step(f"publishing {contexts} claim contexts, then the 835 files")
         claimwatch("ingest", "--claims", str(OUT / "claims.jsonl"))
-        wait_for(lambda: metric('claimwatch_events_in_total{topic="demo.claims"}', scrape()) >= contexts, 120,
-                 "the worker to read the claim context")
+        wait_for(
+            lambda: metric('claimwatch_events_in_total{topic="demo.claims"}', scrape()) >= contexts,
+            120,
+            "the worker to read the claim context",
+        )
         claimwatch("ingest", "--force", str(OUT / "remittances"))
-        wait_for(lambda: metric("claimwatch_claims_evaluated_total", scrape()) >= contexts, 180,
-                 "the evaluations")
+        wait_for(lambda: metric("claimwatch_claims_evaluated_total", scrape()) >= contexts, 180, "the evaluations")
         time.sleep(3)
         step("what the worker found")
         text = scrape()
-        for name in ("claimwatch_claims_evaluated_total", "claimwatch_underpayment_alerts_total",
-                     "claimwatch_underpaid_dollars_total", "claimwatch_recovered_dollars_total",
-                     "claimwatch_sca_opportunities_total", "claimwatch_dead_letters_total"):
+        for name in (
+            "claimwatch_claims_evaluated_total",
+            "claimwatch_underpayment_alerts_total",
+            "claimwatch_underpaid_dollars_total",
+            "claimwatch_recovered_dollars_total",
+            "claimwatch_sca_opportunities_total",
+            "claimwatch_dead_letters_total",
+        ):
             print(f"  {name:45s} {metric(name, text):>12,.2f}")
         for topic in ALERT_TOPICS:
             print(f"  topic {PREFIX + topic:32s} {count_topic(topic):>6} messages")
+        step("single-case-agreement opportunities (latest revision of each)")
+        show_opportunities()
         print(
             f"""
 Where to look:
   health        http://127.0.0.1:{PORT}/health
   metrics       http://127.0.0.1:{PORT}/metrics
-  alerts        kafka topics {', '.join(PREFIX + t for t in ALERT_TOPICS[:3])}
+  alerts        kafka topics {", ".join(PREFIX + t for t in ALERT_TOPICS[:3])}
   read them     CLAIMWATCH_TOPIC_PREFIX={PREFIX} .venv/bin/claimwatch tail alerts.underpayment --limit 3
   dashboards    with Docker: docker compose up --build, then Grafana at http://localhost:3000
   demo data     {OUT} (manifest.json lists what was planted)
-Ctrl-C stops the worker{' and Kafka' if started_kafka else ''}."""
+Ctrl-C stops the worker{" and Kafka" if started_kafka else ""}."""
         )
         while worker.poll() is None:
             time.sleep(1)

@@ -22,6 +22,7 @@ AGENT_MODULES: tuple[str, ...] = (
     "services.claims.agent",
     "services.remittances.agent",
     "services.nsa.agent",
+    "services.adequacy.agent",
 )
 PUBLIC_PATHS = frozenset({"/health", "/metrics"})
 

@@ -69,6 +69,12 @@ NSA_CASE_UPDATES = TopicSpec(
     value_schemas=("schemas.nsa:NSACase", "schemas.nsa:CaseAction", "schemas.nsa:ClockTick"),
     description="Internal: NSA cases found in remittances and clock ticks, re-keyed by claim for the case table.",
 )
+ADEQUACY_OBSERVATIONS = TopicSpec(
+    name="adequacy.observations",
+    key="payer | specialty | region (claims); value | period start (evaluated lines)",
+    value_schemas=("schemas.adequacy:AdequacyObservation", "schemas.adequacy:ValueObservation"),
+    description="Internal: assessable claims and evaluated lines, re-keyed for the opportunity tracker's tables.",
+)
 REFERENCE_PRICING = TopicSpec(
     name="reference.pricing",
     key="relative path of the reference file",
@@ -123,6 +129,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     CLAIMS,
     CASES,
     NSA_CASE_UPDATES,
+    ADEQUACY_OBSERVATIONS,
     REFERENCE_PRICING,
     REFERENCE_NETWORK,
     EVALUATIONS,

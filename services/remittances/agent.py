@@ -11,6 +11,7 @@ import faust
 
 from schemas.dead_letter import DeadLetter
 from schemas.remittance import RemittanceEvent
+from services.adequacy.agent import on_remittance as adequacy_on_remittance
 from services.app import TOPICS, app
 from services.claims.agent import context_for
 from services.nsa.agent import on_remittance as nsa_on_remittance
@@ -18,7 +19,7 @@ from services.reference.live import wait_ready
 from services.streams import count_in, decode, event_type_of, processing, send_dead_letter
 from services.underpayment.agent import on_remittance as underpayment_on_remittance
 
-HANDLERS = (underpayment_on_remittance, nsa_on_remittance)
+HANDLERS = (underpayment_on_remittance, nsa_on_remittance, adequacy_on_remittance)
 
 
 @app.agent(TOPICS["remittances"])

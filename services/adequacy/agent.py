@@ -1,0 +1,596 @@
+"""The live adequacy path: remittances -> SCA / gap-exception opportunities on ``alerts.sca-opportunity``.
+
+The same core as ``claimwatch opportunities`` (services/adequacy/rules.py), in two steps:
+
+1. ``on_remittance`` (a handler of services/remittances/agent.py: its sends are flushed before the
+   remittance's offset is committed) evaluates the claim with the pricing core
+   (services.underpayment.evaluate.evaluate: the very evaluation the underpayment path emits and the offline
+   CLI reads as ``claim_evaluation`` lines), which gives the claim's expected and Medicare amounts and the
+   value rule's line outcomes. It joins the remittance with its claim context and the network reference
+   into ClaimFacts, runs the claim-level rules (distance, count, denial, Medicare Advantage access) and
+   forwards to the internal topic ``adequacy.observations``:
+   - an AdequacyObservation keyed by the recurrence key ``payer|specialty|region``: the claim (without the
+     patient's ZIP) and its claim-level opportunities;
+   - a ValueObservation per dedup period keyed ``value|<period start>``: the evaluated lines.
+2. ``track_opportunities`` reads that topic (one partition holds a key's whole history) and keeps:
+   - ``adequacy-oon-claims``: a Faust windowed table holding, per recurrence key and 1-day window of claim
+     dates, the distinct OON claims of that day: the panes of the 90-day windows hopping by one day (below);
+   - ``adequacy-recurrence``: per recurrence key its region, newest claim date and days with claims, and
+     per claim its pane;
+   - ``adequacy-value``: per period, the code volumes of the whole group, and per payer + state + code the
+     line count and the underpaid lines;
+   - ``adequacy-opportunities``: opportunity_id -> the merged SCAOpportunity (merge_opportunity). An
+     opportunity is published to ``alerts.sca-opportunity`` (key payer|specialty|region|rule) only when it
+     is new or changed: one per payer + specialty + region + rule + period, updated as evidence grows.
+   An event's table writes are applied after its alerts were delivered (services.streams.deliver_outputs):
+   a crash in between replays the event, which finds the same state and re-sends the same alerts.
+
+Windows (what Faust does, read in faust/tables/base.py, wrappers.py and windows.py of faust-streaming 0.15):
+- A window's time is the claim date (first service date, else payment date): the wrapper is made
+  ``relative_to`` a handler that reads ``claim_date`` from the observation. The Kafka timestamp of the
+  observation stays the time it was sent: claim dates are weeks or months old when the 835 arrives, and
+  the broker's time-based retention deletes a segment, the active one included, whose newest *record
+  timestamp* is older than retention.ms, so observations stamped with their claim date can be deleted
+  before they are read (seen on the dev broker: 48 h retention, records stamped 2025-10-15, gone at the
+  next retention check).
+- Hopping windows are ``[k*step, k*step + size)`` in epoch seconds: with a 1-day step on UTC-midnight
+  timestamps, the 90 windows holding a date are exactly the rolling 90-day windows ``[d - 89, d] ..
+  [d, d + 89]`` of the core (AdequacyConfig.recurrence_window_days, both ends included); a 7-day step would
+  miss windows and disagree with ``claimwatch opportunities``. ``hopping(90 days, 1 day)`` writes every
+  claim into 90 windows, i.e. 90 changelog messages, and each costs the event loop about half a
+  millisecond in Faust's producer buffer: the 600-claim integration stream took 52 s instead of 13 s. So
+  the table holds the windows' panes, 1-day tumbling windows (a hopping window whose step is its size): one
+  write per claim, and a 90-day window's count is the sum of its 90 panes, read when a claim arrives.
+- Faust expires windows against the wall clock (``window.stale(end, time.time())`` in
+  ``Collection._del_old_keys``, every ``table_cleanup_interval``), not against stream time: with any
+  ``expires`` shorter than the age of the data, the windows of last year's claims are deleted by the first
+  cleanup after they are written, and the changelog's retention.ms is set to ``expires`` too. So the table
+  has no ``expires``; its changelog is compacted only, and the panes are pruned in stream time here, as
+  RecurrenceState does: claims more than two windows older than the newest claim of their key are dropped
+  (their panes deleted), and a recurrence opportunity is the one RecurrenceState.observe would return.
+- The pure-Python window class is used: the compiled one turns ``expires=None`` into 0.0, which turns on
+  the per-write expiry bookkeeping (a heap entry per write) that nothing ever drains.
+- Counting is of distinct claims (claim key): a re-delivered remittance, or a reversal and its correction,
+  does not count twice.
+
+The value rule ranks the group's top codes over all payers of a period, so its lines are keyed by period
+(one partition per period). Its opportunity is recomputed from the period's lines (value_triggers with the
+running top codes) for the payer + state of the new lines, and for every payer + state when the ranking
+changes, and replaces the stored one (its totals are over the whole period, not per claim). Per payer +
+state + code only the line count and the underpaid lines are kept (what the rule reads); value_triggers
+gets the underpaid lines and count-only stand-ins for the others. An opportunity that stops holding (lines
+reversed, a code leaving the top codes) stays published as it was.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import logging
+from decimal import Decimal
+from typing import Any
+
+import faust
+import faust.windows
+
+from schemas.adequacy import (
+    AdequacyObservation,
+    ObservedClaim,
+    ObservedLine,
+    ObservedRegion,
+    SCAOpportunity,
+    ValueObservation,
+)
+from schemas.claims import ClaimContext
+from schemas.dead_letter import DeadLetter
+from schemas.evaluation import ClaimEvaluation
+from schemas.remittance import RemittanceEvent
+from services import metrics
+from services.adequacy.reference import NetworkReference, load_network_reference
+from services.adequacy.rules import (
+    AdequacyConfig,
+    ClaimFacts,
+    LineOutcome,
+    NotAssessable,
+    Region,
+    claim_facts,
+    claims_in_window,
+    evaluate_claim,
+    line_outcomes_from_evaluation,
+    merge_opportunity,
+    period_bounds,
+    recurrence_trigger,
+    value_triggers,
+)
+from services.app import TOPICS, app, settings
+from services.pricing.reference import PricingReference
+from services.reference.files import ReferenceFiles
+from services.reference.live import register_builder, snapshot
+from services.streams import (
+    count_in,
+    dead_letter_for,
+    decode,
+    deliver_outputs,
+    event_type_of,
+    processing,
+    send,
+    send_dead_letter,
+)
+from services.topics import ADEQUACY_OBSERVATIONS, ALERTS_SCA
+from services.underpayment.evaluate import evaluate
+
+log = logging.getLogger(__name__)
+
+CONFIG = AdequacyConfig(recurrence_min_claims=settings.recurrence_threshold)
+STAGE = "adequacy"
+DAY = dt.timedelta(days=1)
+ZERO = Decimal(0)
+WINDOW = dt.timedelta(days=CONFIG.recurrence_window_days)
+GAUGE_REFRESH_S = 5.0
+RULE_LABELS = {"medicare_advantage_access": "ma_access"}
+"""Rule name -> the ``rule`` label of the metrics catalog (services/metrics.py)."""
+
+
+def build_network_reference(files: ReferenceFiles) -> NetworkReference:
+    """load_network_reference, with the ZIP geography index loaded here, in the reference reader's thread,
+    rather than by the first claim (about two seconds in the event loop)."""
+    reference = load_network_reference(files)
+    reference.geography.locate("10001")
+    return reference
+
+
+register_builder("network", build_network_reference)
+
+_PyHoppingWindow = getattr(faust.windows, "_PyHoppingWindow", faust.windows.HoppingWindow)
+
+
+def _day_timestamp(day: dt.date) -> float:
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp()
+
+
+def _claim_time(event: faust.EventT | None = None) -> float:
+    """Time of an observation in the windowed table: its claim date (UTC midnight), not the Kafka timestamp."""
+    if event is None:
+        raise RuntimeError("the OON-claims windowed table is used outside of stream iteration")
+    return _day_timestamp(dt.date.fromisoformat(json.loads(event.value)["claim_date"]))
+
+
+oon_claims = (
+    app.Table(
+        "adequacy-oon-claims",
+        key_type=str,  # a windowed key is (key, (start, end)): JSON, not raw bytes
+        value_type=None,  # JSON objects
+        default=dict,
+        partitions=None,
+        extra_topic_configs={"cleanup.policy": "compact"},
+        help="The distinct OON claims (claim key -> facts) of each payer|specialty|region per claim date: the "
+        "1-day panes of the 90-day windows.",
+    )
+    .using_window(_PyHoppingWindow(DAY, DAY, None))  # tumbling: step = size = 1 day
+    .relative_to(_claim_time)  # what .value() / .current() of a key mean: the pane of the claim date
+)
+recurrence_keys = app.Table("adequacy-recurrence", key_type=bytes, value_type=bytes, partitions=None)
+"""``payer|specialty|region`` -> its region, newest claim date and the days that have a pane;
+``payer|specialty|region|claim key`` -> the claim's date (which pane holds it)."""
+value_state = app.Table("adequacy-value", key_type=bytes, value_type=bytes, partitions=None)
+"""``value|<period>`` -> code volumes and payer + state groups; ``...|claim|<claim key>`` -> where its lines
+are counted; ``value|<period>|<payer>|<state>|<code>`` -> line count and underpaid lines of the code."""
+opportunities = app.Table("adequacy-opportunities", key_type=bytes, value_type=bytes, partitions=None)
+_open: dict[int, dict[str, tuple[str, str, str, float]]] = {}
+"""partition -> opportunity id -> (rule, state, specialty_group labels, billed dollars), for the gauges."""
+
+
+# ------------------------------------------------------------------------- step 1: the remittance handler
+
+
+async def on_remittance(event: faust.EventT, remittance: RemittanceEvent, context: ClaimContext | None) -> None:
+    network: NetworkReference | None = snapshot("network")
+    pricing: PricingReference | None = snapshot("pricing")
+    if network is None or pricing is None:
+        missing = "network" if network is None else "pricing"
+        log.warning("adequacy: no %s reference snapshot; remittance %s not assessed", missing, remittance.event_id)
+        return
+    evaluation = evaluate(remittance, context, pricing)
+    await _forward_lines(remittance, evaluation)
+    expected, medicare = evaluation_totals(evaluation)
+    try:
+        facts = claim_facts(remittance, context, network, expected=expected, medicare=medicare)
+    except NotAssessable as error:
+        log.debug("adequacy: %s not assessable: %s", remittance.event_id, error.reason)
+        return
+    assessment = evaluate_claim(facts, network, CONFIG)
+    key = assessment.recurrence_key
+    if key is None or assessment.region is None:
+        return  # no specialty or no region: no rule can hold (every opportunity has both)
+    observation = AdequacyObservation(
+        event_id=remittance.event_id,
+        recurrence_key=key,
+        claim_date=facts.claim_date,
+        region=ObservedRegion.model_validate(dataclasses.asdict(assessment.region)),
+        claim=observed_claim(facts),
+        opportunities=list(assessment.opportunities),
+    )
+    await send(ADEQUACY_OBSERVATIONS.name, key, observation)
+
+
+def evaluation_totals(evaluation: ClaimEvaluation) -> tuple[Decimal | None, Decimal | None]:
+    """Expected and Medicare amounts of an evaluated claim (Medicare only when every line has one); the
+    offline CLI lends the same totals of a ``claim_evaluation`` line to its remittance."""
+    expected = [line.expected_amount for line in evaluation.lines if line.expected_amount is not None]
+    medicare = [line.medicare_amount for line in evaluation.lines if line.medicare_amount is not None]
+    return (
+        sum(expected, Decimal(0)) if expected else None,
+        sum(medicare, Decimal(0)) if medicare and len(medicare) == len(evaluation.lines) else None,
+    )
+
+
+async def _forward_lines(remittance: RemittanceEvent, evaluation: ClaimEvaluation) -> None:
+    by_period: dict[tuple[dt.date, dt.date], list[ObservedLine]] = {}
+    for outcome in line_outcomes_from_evaluation(evaluation):
+        period = period_bounds(outcome.service_date, CONFIG.period)
+        by_period.setdefault(period, []).append(ObservedLine.model_validate(dataclasses.asdict(outcome)))
+    for (start, end), lines in sorted(by_period.items()):
+        observation = ValueObservation(event_id=remittance.event_id, period_start=start, period_end=end, lines=lines)
+        await send(ADEQUACY_OBSERVATIONS.name, f"value|{start.isoformat()}", observation)
+
+
+def observed_claim(facts: ClaimFacts) -> ObservedClaim:
+    data = dataclasses.asdict(facts)
+    del data["patient_zip"], data["service_zip"]  # the region is carried instead
+    return ObservedClaim.model_validate(data)
+
+
+def claim_from_observation(claim: ObservedClaim) -> ClaimFacts:
+    data = claim.model_dump()
+    data["denial_codes"] = tuple(data["denial_codes"])
+    return ClaimFacts(**data)
+
+
+# -------------------------------------------------------------------- step 2: the opportunity tracker
+
+_DELETE = object()
+
+
+class _EventState:
+    """The table reads and writes of one event. Reads see the event's own writes; the writes reach the tables
+    in ``commit``, once the alerts of the event were delivered (services.streams.deliver_outputs): a crash in
+    between replays the event, which recomputes and re-sends the same alerts (same id and revision)."""
+
+    def __init__(self) -> None:
+        self._writes: dict[tuple[int, Any], tuple[Any, Any, Any]] = {}
+
+    def get(self, table: Any, key: Any) -> Any:
+        write = self._writes.get((id(table), key))
+        if write is not None:
+            return None if write[2] is _DELETE else write[2]
+        return table.get(key)
+
+    def set(self, table: Any, key: Any, value: Any) -> None:
+        self._writes[(id(table), key)] = (table, key, value)
+
+    def delete(self, table: Any, key: Any) -> None:
+        self._writes[(id(table), key)] = (table, key, _DELETE)
+
+    def get_json(self, table: Any, key: str) -> Any:
+        raw = self.get(table, key.encode("utf-8"))
+        return json.loads(raw) if raw else None
+
+    def set_json(self, table: Any, key: str, value: Any) -> None:
+        if value:
+            self.set(table, key.encode("utf-8"), json.dumps(value, sort_keys=True).encode("utf-8"))
+        else:
+            self.delete(table, key.encode("utf-8"))
+
+    def commit(self) -> None:
+        for table, key, value in self._writes.values():
+            if value is not _DELETE:
+                table[key] = value
+            elif key in table:
+                del table[key]
+        self._writes.clear()
+
+
+@app.agent(TOPICS[ADEQUACY_OBSERVATIONS.name])
+async def track_opportunities(stream: faust.StreamT) -> None:
+    async for event in stream.events():
+        async with processing(stream, event, "adequacy"):
+            count_in(event)
+            kind = event_type_of(event.value)
+            if kind == "adequacy_observation":
+                await _on_claim(event)
+            elif kind == "value_observation":
+                await _on_lines(event)
+            else:
+                await send_dead_letter(dead_letter_for(event, STAGE, "unknown_event_type", f"event_type {kind!r}"))
+
+
+async def _on_claim(event: faust.EventT) -> None:
+    observation = decode(event, AdequacyObservation, stage=STAGE)
+    if isinstance(observation, DeadLetter):
+        await send_dead_letter(observation)
+        return
+    state = _EventState()
+    found = list(observation.opportunities)  # claim-level first, then recurrence: the offline CLI's order
+    facts = claim_from_observation(observation.claim)
+    region = Region(**observation.region.model_dump())
+    trigger = _observe_recurrence(state, observation.recurrence_key, facts, region)
+    if trigger is not None:
+        found.append(trigger)
+    await _publish(event, state, found, replace=False)
+
+
+# ------------------------------------------------------------------------------------------ recurrence
+
+
+def _pane(day: dt.date) -> tuple[float, float]:
+    (window_range,) = oon_claims.table.window.ranges(_day_timestamp(day))
+    return window_range
+
+
+class _Panes:
+    """The 1-day panes of one recurrence key (claim key -> ClaimFacts.to_dict()) in one event, and the days
+    that have one (kept with the key, so that only those panes are read)."""
+
+    def __init__(self, state: _EventState, key: str, days: list[str]) -> None:
+        self.state = state
+        self.key = key
+        self.days = {dt.date.fromisoformat(day) for day in days}
+
+    def get(self, day: dt.date) -> dict[str, Any]:
+        if day not in self.days:
+            return {}
+        return dict(self.state.get(oon_claims.table, (self.key, _pane(day))) or {})
+
+    def put(self, day: dt.date, claims: dict[str, Any]) -> None:
+        if claims:
+            self.state.set(oon_claims.table, (self.key, _pane(day)), claims)
+            self.days.add(day)
+        elif day in self.days:
+            self.state.delete(oon_claims.table, (self.key, _pane(day)))
+            self.days.discard(day)
+
+
+def _observe_recurrence(state: _EventState, key: str, facts: ClaimFacts, region: Region) -> SCAOpportunity | None:
+    """RecurrenceState.observe, with the claims held in the panes of the windowed table (see the module doc)."""
+    days = CONFIG.recurrence_window_days
+    day = facts.claim_date
+    meta = state.get_json(recurrence_keys, key) or {"region": dataclasses.asdict(region), "days": []}
+    latest = max(day, dt.date.fromisoformat(meta["latest"])) if "latest" in meta else day
+    horizon = latest - 2 * WINDOW  # claims older than two windows before the newest one are dropped
+    panes = _Panes(state, key, meta["days"])
+    for old_day in sorted(pane_day for pane_day in panes.days if pane_day < horizon):
+        for claim_key in panes.get(old_day):
+            state.delete(recurrence_keys, f"{key}|{claim_key}".encode())
+        panes.put(old_day, {})
+
+    claim_index = f"{key}|{facts.claim_key}".encode()
+    previous = state.get(recurrence_keys, claim_index)
+    if previous is not None:  # a later version of the claim replaces the earlier one (distinct claims)
+        previous_day = dt.date.fromisoformat(previous.decode("utf-8"))
+        claims = panes.get(previous_day)
+        claims.pop(facts.claim_key, None)
+        panes.put(previous_day, claims)
+    if day >= horizon:
+        claims = panes.get(day)
+        claims[facts.claim_key] = facts.to_dict()
+        panes.put(day, claims)
+        state.set(recurrence_keys, claim_index, day.isoformat().encode("utf-8"))
+    else:
+        state.delete(recurrence_keys, claim_index)
+    pane_days = sorted(pane_day.isoformat() for pane_day in panes.days)
+    updated = {"region": meta["region"], "latest": latest.isoformat(), "days": pane_days}
+    if updated != meta:
+        state.set_json(recurrence_keys, key, updated)
+    if day < horizon:
+        return None
+
+    first = day - WINDOW + DAY  # the windows holding the claim start between first and day
+    span = [first + offset * DAY for offset in range(2 * days - 1)]
+    held = {pane_day: panes.get(pane_day) for pane_day in span}
+    counts = [len(held[pane_day]) for pane_day in span]
+    best: tuple[int, int] | None = None
+    for offset in range(days):
+        count = sum(counts[offset : offset + days])
+        if best is None or count > best[0]:
+            best = (count, offset)  # the fullest window holding the claim; the earliest on a tie
+    assert best is not None
+    count, offset = best
+    if count < CONFIG.recurrence_min_claims:
+        return None
+    start = first + offset * DAY
+    end = start + WINDOW - DAY
+    in_window = span[offset : offset + days]
+    window = [ClaimFacts.from_dict(item) for pane_day in in_window for item in held[pane_day].values()]
+    region_first_seen = Region(**meta["region"])  # RecurrenceState keeps the region of the key's first claim
+    return recurrence_trigger(
+        count, claims_in_window(window, end, days), region_first_seen, window_start=start, window_end=end, config=CONFIG
+    )
+
+
+# ----------------------------------------------------------------------------------------- value rule
+
+
+def _tally(period: dict[str, Any], code: str, expected: str | None, sign: int) -> None:
+    """The group's volume (lines) and expected dollars per code in the period, as top_codes ranks them."""
+    volume = period["volume"].get(code, 0) + sign
+    dollars = Decimal(period["dollars"].get(code, "0")) + sign * Decimal(expected or "0")
+    if volume > 0:
+        period["volume"][code] = volume
+        period["dollars"][code] = str(dollars)
+    else:
+        period["volume"].pop(code, None)
+        period["dollars"].pop(code, None)
+
+
+def _top_codes(period: dict[str, Any]) -> list[str]:
+    volume, dollars = period["volume"], period["dollars"]
+    ranked = sorted(volume, key=lambda code: (-volume[code], -Decimal(dollars[code]), code))
+    return ranked[: CONFIG.value_top_codes]
+
+
+async def _on_lines(event: faust.EventT) -> None:
+    """Apply the lines (the latest outcome of a line wins, a reversal removes it, as in value_triggers), then
+    recompute the value opportunity of the payer + state groups whose top-code lines may have changed."""
+    observation = decode(event, ValueObservation, stage=STAGE)
+    if isinstance(observation, DeadLetter):
+        await send_dead_letter(observation)
+        return
+    state = _EventState()
+    prefix = f"value|{observation.period_start.isoformat()}"
+    period = state.get_json(value_state, prefix) or {"volume": {}, "dollars": {}, "groups": {}, "top": []}
+    entries: dict[str, dict[str, Any]] = {}
+    touched: set[str] = set()
+
+    def entry(group_key: str, code: str) -> dict[str, Any]:
+        name = f"{group_key}|{code}"
+        if name not in entries:
+            entries[name] = state.get_json(value_state, name) or {"lines": 0, "underpaid": {}}
+        return entries[name]
+
+    indexes: dict[str, dict[str, list]] = {}
+    for position, line in enumerate(observation.lines):
+        claim_key = line.claim_key or observation.event_id
+        slot = str(line.line_index if line.line_index is not None else position)
+        index_key = f"{prefix}|claim|{claim_key}"
+        if index_key not in indexes:
+            indexes[index_key] = state.get_json(value_state, index_key) or {}
+        index = indexes[index_key]
+        line_key = f"{claim_key}#{slot}"
+        old = index.pop(slot, None)
+        if old is not None:
+            old_group, old_code, old_expected = old
+            counted = entry(old_group, old_code)
+            counted["lines"] -= 1
+            counted["underpaid"].pop(line_key, None)
+            _tally(period, old_code, old_expected, -1)
+            touched.add(old_group)
+        if line.status.strip().lower() == "reversal":
+            continue
+        group_key = f"{prefix}|{line.payer_id}|{line.state or 'US'}"
+        counted = entry(group_key, line.code)
+        counted["lines"] += 1
+        if line.status.strip().lower() == "underpaid":
+            counted["underpaid"][line_key] = line.model_dump(mode="json", exclude_none=True)
+        expected = str(line.expected) if line.expected is not None else None
+        _tally(period, line.code, expected, +1)
+        index[slot] = [group_key, line.code, expected]
+        period["groups"][group_key] = [line.payer_id, line.state]
+        touched.add(group_key)
+
+    top = _top_codes(period)
+    recompute = sorted(period["groups"]) if top != period["top"] else sorted(touched)
+    period["top"] = top
+    state.set_json(value_state, prefix, period)
+    for index_key, index in indexes.items():
+        state.set_json(value_state, index_key, index)
+    for name, counted in entries.items():
+        state.set_json(value_state, name, counted if counted["lines"] else None)
+    found: list[SCAOpportunity] = []
+    for group_key in recompute:
+        payer_id, line_state = period["groups"][group_key]
+        lines: list[LineOutcome] = []
+        for code in top:
+            counted = entry(group_key, code)
+            lines.extend(_line_outcome(record) for record in counted["underpaid"].values())
+            stand_in = LineOutcome(payer_id, code, "counted", observation.period_start, ZERO, ZERO, state=line_state)
+            lines.extend([stand_in] * (counted["lines"] - len(counted["underpaid"])))
+        found.extend(value_triggers(lines, CONFIG, top=top))
+    await _publish(event, state, found, replace=True)
+
+
+def _line_outcome(record: dict[str, Any]) -> LineOutcome:
+    return LineOutcome(**ObservedLine.model_validate(record).model_dump())
+
+
+# ------------------------------------------------------------------------------ opportunities + alerts
+
+
+def _stored(raw: bytes | None) -> SCAOpportunity | None:
+    return SCAOpportunity.model_validate(json.loads(raw)["opportunity"]) if raw else None
+
+
+async def _publish(event: faust.EventT, state: _EventState, found: list[SCAOpportunity], *, replace: bool) -> None:
+    """Merge each opportunity into the stored one (or replace it: the value rule recomputes its whole period),
+    send the new or changed ones to the alert topic, wait for their delivery, then write the tables."""
+    partition = event.message.partition
+    deliveries = []
+    changed: list[SCAOpportunity] = []
+    for opportunity in found:
+        key = opportunity.opportunity_id.encode("utf-8")
+        existing = _stored(state.get(opportunities, key))
+        if replace:
+            revision = existing.revision + 1 if existing else 1
+            same = existing is not None and _content(opportunity) == _content(existing)
+            stored = existing if same else opportunity.model_copy(update={"revision": revision})
+        else:
+            stored = merge_opportunity(existing, opportunity, max_claims=CONFIG.max_claim_refs, config=CONFIG)
+        if stored is existing:
+            continue
+        entry = {"partition": partition, "opportunity": stored.model_dump(mode="json")}
+        state.set(opportunities, key, json.dumps(entry).encode("utf-8"))
+        deliveries.append(await send(ALERTS_SCA.name, stored.alert_key, stored))
+        changed.append(stored)
+    await deliver_outputs(deliveries)
+    state.commit()
+    for stored in changed:
+        metrics.sca_opportunities.labels(**_labels(stored)).inc()
+        _remember(partition, stored)
+    if changed:
+        _publish_open()
+
+
+def _content(opportunity: SCAOpportunity) -> dict[str, Any]:
+    return opportunity.model_dump(exclude={"revision"})
+
+
+def _labels(opportunity: SCAOpportunity) -> dict[str, str]:
+    return {
+        "rule": metrics.rule_label(RULE_LABELS.get(opportunity.rule, opportunity.rule)),
+        "state": metrics.state_label(opportunity.state),
+        "specialty_group": metrics.specialty_label(opportunity.specialty_group),
+    }
+
+
+def _remember(partition: int, opportunity: SCAOpportunity) -> None:
+    labels = _labels(opportunity)
+    _open.setdefault(partition, {})[opportunity.opportunity_id] = (
+        labels["rule"],
+        labels["state"],
+        labels["specialty_group"],
+        metrics.dollars(opportunity.billed_amount),
+    )
+
+
+def _publish_open() -> None:
+    """Open opportunities and their billed dollars, over the partitions this worker holds."""
+    topic = ADEQUACY_OBSERVATIONS.full_name(settings)
+    assigned = {tp.partition for tp in app.consumer.assignment() if tp.topic == topic}
+    counts: dict[tuple[str, str, str], int] = {}
+    dollars: dict[tuple[str, str, str], float] = {}
+    for partition, items in _open.items():
+        if assigned and partition not in assigned:
+            continue
+        for rule, state, specialty, billed in items.values():
+            counts[(rule, state, specialty)] = counts.get((rule, state, specialty), 0) + 1
+            dollars[(rule, state, specialty)] = dollars.get((rule, state, specialty), 0.0) + billed
+    metrics.sca_opportunities_open.clear()
+    metrics.sca_opportunity_dollars.clear()
+    for (rule, state, specialty), count in counts.items():
+        metrics.sca_opportunities_open.labels(rule=rule, state=state, specialty_group=specialty).set(count)
+        metrics.sca_opportunity_dollars.labels(rule=rule, state=state, specialty_group=specialty).set(
+            dollars[(rule, state, specialty)]
+        )
+
+
+@app.timer(interval=GAUGE_REFRESH_S)
+async def recount_open_opportunities() -> None:
+    """Recount the gauges from the table (after a restart or a rebalance it holds what the partitions this
+    worker owns recovered); between recounts, _publish keeps them current."""
+    if app.rebalancing or app.in_recovery:
+        return
+    _open.clear()
+    for raw in list(opportunities.values()):
+        entry = json.loads(raw)
+        _remember(entry["partition"], SCAOpportunity.model_validate(entry["opportunity"]))
+    _publish_open()
