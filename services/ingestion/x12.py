@@ -1201,7 +1201,11 @@ class Parser:
             # -- split this buffer into clean segments; segment k is on line line_base + k * step
             seg_lines: list[int] | None = None
             step = 0
+            held_cr = False
             if T == "\n":
+                held_cr = keep_going and buf.endswith("\r")
+                if held_cr:
+                    buf = buf[:-1]  # maybe the CR of a CRLF cut by the chunk boundary: read it with its LF
                 if "\r" in buf:
                     buf = buf.replace("\r\n", "\n").replace("\r", "\n")
                 segs = buf.split("\n")
@@ -1254,7 +1258,7 @@ class Parser:
                     general_end_line = current
 
             if keep_going:
-                carry = segs.pop()
+                carry = segs.pop() + "\r" if held_cr else segs.pop()
                 if seg_lines is not None:
                     seg_lines.pop()
             else:
