@@ -128,6 +128,9 @@ _CLAIM_DATES = frozenset({"472", "150", "151", "050", "232", "233"})
 _HEADER_SEGMENTS = frozenset({"BPR", "TRN", "N1", "REF", "DTM"})
 _REMARK_POSITIONS = {"MOA": (3, 4, 5, 6, 7), "MIA": (5, 20, 21, 22, 23)}
 _MEMO_LIMIT = 20_000
+_ISA_MAX_LENGTH = 128  # an ISA is 106 characters; its 16th element separator must come before this
+_START_WINDOW = 4096  # junk tolerated before the first ISA, and how far the start looks for "ST*835"
+_FIRST_CHUNK_MIN = 32 * 1024  # bytes: the first chunk always covers the start window, whatever chunk_size
 _BLANKS = frozenset(" \t\r\n")
 _CLAIM_ENDERS = frozenset({"CLP", "LX", "PLB", "SE", "GE", "IEA", "ISA", "GS", "ST", "TS3", "TS2"})
 _ENVELOPE = frozenset({"ISA", "GS", "ST", "SE", "GE", "IEA"})
@@ -425,7 +428,9 @@ def _detect_isa(text: str) -> tuple[Delimiters, list[str]] | None:
         return None
     position = 3
     for _ in range(15):
-        position = text.find(element, position + 1)
+        # bounded: in a damaged ISA the separators of later segments must not be taken for ISA elements
+        # (and the result must not depend on how much text follows, i.e. on the chunk size)
+        position = text.find(element, position + 1, _ISA_MAX_LENGTH)
         if position < 0:
             return None
     if position + 2 >= len(text):
@@ -1089,7 +1094,7 @@ class Parser:
         chunk_size = self.chunk_size
         summary = self.summary
         first = stream.read(chunk_size)
-        while first and len(first) < 512:
+        while first and len(first) < _FIRST_CHUNK_MIN:
             more = stream.read(chunk_size)
             if not more:
                 break
@@ -1121,7 +1126,7 @@ class Parser:
         text = text[leading:]
         detected = _detect_isa(text)
         if detected is None:
-            at = text.find("ISA", 0, 4096)
+            at = text.find("ISA", 0, _START_WINDOW)
             if at > 0 and (detected := _detect_isa(text[at:])) is not None:
                 summary.warn(f"{at} characters before the ISA were ignored")
                 first_line += text.count("\n", 0, at)
@@ -1130,7 +1135,7 @@ class Parser:
             delimiters = detected[0]
         else:
             delimiters = _infer_without_isa(text)
-            if f"ST{delimiters.element}835" in text[:4096]:
+            if f"ST{delimiters.element}835" in text[:_START_WINDOW]:
                 summary.warn(
                     f"no ISA envelope: delimiters inferred (element {delimiters.element!r}, "
                     f"segment {delimiters.segment!r}, component {delimiters.component!r})"
