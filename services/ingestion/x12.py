@@ -271,7 +271,8 @@ class _DecimalCache(dict):
 
     __slots__ = ()
 
-    def __missing__(self, text: str) -> Decimal:
+    def convert(self, text: str) -> Decimal:
+        """A miss: ``get`` then ``convert`` costs less than ``cache[text]`` (no ``__missing__`` lookup)."""
         value = Decimal(text)  # same checks as _decimal, inlined: this runs for most distinct amounts
         if not value.is_finite() or "_" in text:
             raise InvalidOperation(f"not an X12 number: {text!r}")
@@ -279,6 +280,8 @@ class _DecimalCache(dict):
             self.clear()
         self[text] = value
         return value
+
+    __missing__ = convert
 
 
 class _DateCache(dict):
@@ -496,6 +499,7 @@ class Parser:
         self._decimals = _DecimalCache()
         self._dates = _DateCache()
         self._memo: dict[str, Any] = {}
+        self._seen: set[str] = set()  # segments parsed once, not (yet) in the memo
         self._composites: dict[str, tuple[str, str, tuple[str, ...]]] = {}
         self._composite_warned: set[tuple[str, str]] = set()
         # envelope / transaction context
@@ -1155,8 +1159,12 @@ class Parser:
         K_LQ, K_LX, K_REF6R = "LQ" + E, "LX" + E, f"REF{E}6R{E}"
         line_char = "\r" if "\n" not in text and "\r" in text else "\n"
         decimals = self._decimals
+        number, convert = decimals.get, decimals.convert
         memo = self._memo
         memo_get = memo.get
+        # a parsed segment is kept in the memo from its second sighting on: one-off segments (unique
+        # amounts) would only churn the memo and the memory
+        seen = self._seen
         parse_cas, parse_dtm, parse_amt = self._parse_cas, self._parse_dtm, self._parse_amt
         composites = self._composites
         composites_get = composites.get
@@ -1285,9 +1293,14 @@ class Parser:
                         hit = memo_get(seg)
                         if hit is None:
                             hit = parse_cas(seg, E)
-                            if len(memo) >= _MEMO_LIMIT:
-                                memo.clear()
-                            memo[seg] = hit
+                            if seg in seen:
+                                if len(memo) >= _MEMO_LIMIT:
+                                    memo.clear()
+                                memo[seg] = hit
+                            else:
+                                if len(seen) >= _MEMO_LIMIT:
+                                    seen.clear()
+                                seen.add(seg)
                         adjustments += hit[0]
                         if in_lines:
                             line_adjusted += hit[1]
@@ -1302,9 +1315,14 @@ class Parser:
                         hit = memo_get(seg)
                         if hit is None:
                             hit = parse_dtm(seg, E)
-                            if len(memo) >= _MEMO_LIMIT:
-                                memo.clear()
-                            memo[seg] = hit
+                            if seg in seen:
+                                if len(memo) >= _MEMO_LIMIT:
+                                    memo.clear()
+                                memo[seg] = hit
+                            else:
+                                if len(seen) >= _MEMO_LIMIT:
+                                    seen.clear()
+                                seen.add(seg)
                         qualifier = hit[0]
                         if in_lines:
                             if qualifier == "472" or qualifier == "150":
@@ -1338,11 +1356,17 @@ class Parser:
                         line["procedure_qualifier"] = composite[0]
                         line["procedure_code"] = composite[1]
                         line["modifiers"] = list(composite[2])
-                        line["charge_amount"] = decimals[e[2]]
-                        line["paid_amount"] = decimals[e[3]]
+                        value = number(e[2])
+                        line["charge_amount"] = convert(e[2]) if value is None else value
+                        value = number(e[3])
+                        line["paid_amount"] = convert(e[3]) if value is None else value
                         if n > 4:
                             line["revenue_code"] = e[4] or None
-                            line["units"] = decimals[e[5]] if n > 5 and e[5] else _ONE
+                            if n > 5 and e[5]:
+                                value = number(e[5])
+                                line["units"] = convert(e[5]) if value is None else value
+                            else:
+                                line["units"] = _ONE
                             if n > 6:
                                 C = self._svc_originals(line, e, C)
                         else:
@@ -1366,9 +1390,14 @@ class Parser:
                             hit = memo_get(seg)
                             if hit is None:
                                 hit = parse_amt(seg, E)
-                                if len(memo) >= _MEMO_LIMIT:
-                                    memo.clear()
-                                memo[seg] = hit
+                                if seg in seen:
+                                    if len(memo) >= _MEMO_LIMIT:
+                                        memo.clear()
+                                    memo[seg] = hit
+                                else:
+                                    if len(seen) >= _MEMO_LIMIT:
+                                        seen.clear()
+                                    seen.add(seg)
                             qualifier, amount = hit
                             if in_lines:
                                 line["amounts"][qualifier] = amount
@@ -1436,7 +1465,8 @@ class Parser:
                         if e[0] != "CLP":
                             raise _ClaimError("unexpected_segment", None, f"segment {e[0]!r} is not CLP")
                         if n > 4 and e[4]:
-                            claim["paid_amount"] = decimals[e[4]]
+                            value = number(e[4])
+                            claim["paid_amount"] = convert(e[4]) if value is None else value
                         if header is None:
                             raise _ClaimError(
                                 "bad_header", None, f"payment of the transaction is unusable: {self.header_problem}"
@@ -1447,9 +1477,11 @@ class Parser:
                             raise ValueError("CLP")
                         claim["patient_control_number"] = e[1]
                         claim["status_code"] = e[2]
-                        claim["charge_amount"] = decimals[e[3]]
+                        value = number(e[3])
+                        claim["charge_amount"] = convert(e[3]) if value is None else value
                         if e[5]:
-                            claim["patient_responsibility_amount"] = decimals[e[5]]
+                            value = number(e[5])
+                            claim["patient_responsibility_amount"] = convert(e[5]) if value is None else value
                         claim["claim_filing_indicator"] = e[6] or None
                         claim["payer_claim_id"] = e[7] or None
                         claim["facility_type_code"] = e[8] or None
@@ -1525,6 +1557,7 @@ class Parser:
                                 E, C, T = delimiters.element, delimiters.component, delimiters.segment
                                 K_LQ, K_LX, K_REF6R = "LQ" + E, "LX" + E, f"REF{E}6R{E}"
                                 memo.clear()
+                                seen.clear()
                                 composites.clear()
                                 summary.warn(
                                     f"interchange at segment {position_index} uses other delimiters: "
@@ -1540,6 +1573,7 @@ class Parser:
                             C = delimiters.component
                             self._composite_warned.clear()
                             memo.clear()
+                            seen.clear()
                             composites.clear()
                             self.isa13 = e[13].strip() if len(e) > 13 else None
                             self.gs06 = None
