@@ -972,12 +972,6 @@ class Parser:
             return qualifier, self._dates[elements[2]]
         return qualifier, None
 
-    def _parse_amt(self, text: str, element_separator: str) -> tuple[str, Decimal]:
-        elements = text.split(element_separator)
-        if elements[0] != "AMT":
-            raise _ClaimError("unexpected_segment", None, f"segment {elements[0]!r} is not AMT")
-        return elements[1], self._decimals[elements[2]]
-
     # -- PLB ---------------------------------------------------------------------------------------
 
     def _provider_adjustment(
@@ -1165,12 +1159,12 @@ class Parser:
         # a parsed segment is kept in the memo from its second sighting on: one-off segments (unique
         # amounts) would only churn the memo and the memory
         seen = self._seen
-        parse_cas, parse_dtm, parse_amt = self._parse_cas, self._parse_dtm, self._parse_amt
+        parse_cas, parse_dtm = self._parse_cas, self._parse_dtm
         composites = self._composites
         composites_get = composites.get
-        line_template = _LINE_TEMPLATE.copy
         finish = self._finish_claim
         claim_template = _CLAIM_TEMPLATE.copy
+        line_template = _LINE_TEMPLATE.copy
         any_segment = False
 
         seg_base = 0  # number of segments before segs[0]
@@ -1292,7 +1286,30 @@ class Parser:
                             raise _ClaimError("unexpected_segment", None, "CAS outside a claim loop")
                         hit = memo_get(seg)
                         if hit is None:
-                            hit = parse_cas(seg, E)
+                            e = seg.split(E)
+                            n = len(e)
+                            if (n == 4 or n == 5) and e[0] == "CAS" and e[1] and e[2]:
+                                # one triplet, the usual case: _parse_cas inlined
+                                amount = number(e[3])
+                                if amount is None:
+                                    amount = convert(e[3])
+                                quantity = None
+                                if n == 5 and e[4]:
+                                    quantity = number(e[4])
+                                    if quantity is None:
+                                        quantity = convert(e[4])
+                                adjustment = _new(Adjustment)
+                                _setattr(
+                                    adjustment,
+                                    "__dict__",
+                                    {"group_code": e[1], "reason_code": e[2], "amount": amount, "quantity": quantity},
+                                )
+                                _set_fields_set(adjustment, _ADJUSTMENT_FIELDS)
+                                _set_extra(adjustment, None)
+                                _set_private(adjustment, None)
+                                hit = ((adjustment,), amount, amount if e[1] == "PR" else _ZERO)
+                            else:
+                                hit = parse_cas(seg, E)
                             if seg in seen:
                                 if len(memo) >= _MEMO_LIMIT:
                                     memo.clear()
@@ -1389,7 +1406,14 @@ class Parser:
                         if claim is not None:
                             hit = memo_get(seg)
                             if hit is None:
-                                hit = parse_amt(seg, E)
+                                e = seg.split(E)  # _parse_amt inlined
+                                if e[0] != "AMT":
+                                    raise _ClaimError("unexpected_segment", None, f"segment {e[0]!r} is not AMT")
+                                qualifier = e[1]
+                                amount = number(e[2])
+                                if amount is None:
+                                    amount = convert(e[2])
+                                hit = (qualifier, amount)
                                 if seg in seen:
                                     if len(memo) >= _MEMO_LIMIT:
                                         memo.clear()
