@@ -1234,13 +1234,14 @@ class Parser:
                     if keep_going and buf.endswith("\r") and buf.count("\r") == 1:
                         buf = buf[:-1]  # the CR of a CRLF cut by the chunk boundary
                 newline = None
-                if "\r" not in buf:
-                    lines_count = buf.count(T + "\n")
+                if "\r" not in buf and not force_general:
+                    # one segment per line (the usual layout) when every LF follows a terminator and every
+                    # terminator but a last one is followed by a LF
+                    segs = buf.split(T + "\n")
+                    lines_count = len(segs) - 1
                     if buf.count("\n") == lines_count and buf.count(T) == lines_count + buf.endswith(T):
                         newline = T + "\n"
-                if newline is not None and not force_general:
-                    # one segment per line (the usual layout)
-                    segs = buf.split(newline)
+                if newline is not None:
                     separator = newline
                     step = 1
                 else:
