@@ -16,9 +16,12 @@ How it reads a file
 * A file without ISA (starting with ``ST``) falls back to ``~ * :`` (the element separator is taken from
   the ``ST`` segment) and says so in ``summary.warnings``.
 * A UTF-8 BOM, CR, LF or CRLF after terminators, indentation, and line wrapping inside segments are
-  tolerated. ``SourceLocation.line`` counts LF (or CR in CR-only files).
-* The file is read in chunks (1 MiB by default) and split into segments chunk by chunk; only the current
-  chunk, the current claim loop and small counters are in memory, so memory stays flat whatever the size.
+  tolerated. ``SourceLocation.line`` counts LF (or CR in CR-only files: decided on the first chunk, so in
+  a file mixing lone CRs and LFs, line numbers depend on whether the first chunk holds an LF).
+* The file is read in chunks (1 MiB by default; the first one at least 32 KiB, so that the search for the
+  ISA never depends on the chunk size) and split into segments chunk by chunk; only the current chunk, the
+  current claim loop and small counters are in memory, so memory stays flat whatever the size. Items,
+  event ids and segment indexes do not depend on the chunk size.
 * Files whose ISA16 says ``:`` but that write ``>`` (or the reverse): when SVC01 (or SVC06, PLB03) does not
   split with the declared component separator but does with the other common one, that one is used for
   the rest of the interchange and a warning says so.
@@ -60,10 +63,19 @@ Performance
 The hot path dispatches on the first three characters of a segment, splits only the segments it must,
 builds plain dicts and turns them into models without validation (:func:`_construct`, the equivalent of
 ``model_construct`` minus its per-field default handling); the unit tests re-validate every constructed
-item against the schema so that the two paths cannot drift. CAS, DTM and AMT segments are parsed once per
-distinct text, SVC01 composites once per distinct composite, decimals and dates once per distinct string;
-all these caches are bounded (cleared when full). Line numbers are exact except after a second ISA with
-other delimiters in a file whose line breaks fall inside segments.
+item against the schema so that the two paths cannot drift. A CAS, DTM or AMT segment seen a second time
+goes into a memo (parsed once per distinct text from then on; one-off segments, e.g. unique amounts, only
+pass through a set of strings, which costs less than churning the memo), SVC01 composites are parsed once
+per distinct composite, decimals and dates once per distinct string; all these caches are bounded (cleared
+when full). Line numbers are exact except after a second ISA with other delimiters in a file whose line
+breaks fall inside segments.
+
+Where the time goes (``scripts/bench_parse.py``, 10,000 claims, 238,000 segments, 5.5 MB): splitting the
+text into segments is ~10% of the parse, the per-segment loop ~60% (about 0.85 us a segment), and
+assembling the claims ~30% (balance checks, some 50,000 model instances, the sha256 event ids, the
+patient keys, and freeing all that once consumed). Building the events, lines and sources alone, with no
+parsing, takes over half the time of the whole ``str.split`` baseline, and the event ids another quarter:
+that bounds what pure Python can reach on this benchmark.
 """
 
 from __future__ import annotations

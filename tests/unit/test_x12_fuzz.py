@@ -10,8 +10,14 @@ garbage bytes inserted. Whatever comes out:
   and the summary's counts are those of the items;
 * when the mutation keeps the envelope and the delimiters (segment-level mutations), the parser saw exactly
   as many claims as an independent count of CLP segments in the mutated text;
-* every item is schema-valid and no dead letter carries PHI (``check_items``);
-* the same bytes read in small chunks give the same items (streaming does not change the result).
+* every item is schema-valid and no dead letter carries PHI (as ``check_items`` in test_x12_support, with
+  excerpts read with the file's own element separator);
+* the same bytes read in small chunks give the same items (streaming does not change the result), line
+  numbers aside in files that mix lone CRs and LFs (a documented limit).
+
+Found so far (fixed, each with its own test): a CR LF terminator cut by a chunk boundary
+(test_x12_crlf_terminator_chunks.py) and a damaged ISA read differently by chunk size
+(test_x12_isa_detection_chunks.py).
 """
 
 from __future__ import annotations
