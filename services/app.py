@@ -10,6 +10,7 @@ import logging
 
 import faust
 from aiohttp import web as aiohttp_web
+from mode.utils.queues import FlowControlEvent
 from prometheus_client import CONTENT_TYPE_LATEST, ProcessCollector, generate_latest
 
 from services import metrics
@@ -49,10 +50,31 @@ def _credentials(settings: Settings) -> object | None:
     return context
 
 
+class ResumeClearsOnlyAfterSuspend(FlowControlEvent):
+    """Faust's flow control, except that ``resume`` empties the stream queues only when flow was suspended.
+
+    Faust clears every stream queue on ``resume`` so that messages fetched before a rebalance are dropped
+    (they are fetched again from the committed offsets). After a (re)start, its recovery resumes the flow
+    once to read the changelogs and again after seeking the stream partitions to their committed offsets
+    (faust/tables/recovery.py ``_resume_streams``: resume_partitions, perform_seek, then resume). Messages the
+    fetcher reads between the seek and that second resume are cleared from the queue while the consumer's
+    read offset already points past them, so they are never fetched again: the partition stalls, its
+    committed offset stuck, until the next rebalance (seen as a worker that processes nothing for minutes
+    after a restart, tests/integration/test_underpayment_live.py). Keeping the queue when nothing was
+    suspended can instead deliver a message twice (fetched before and after the seek): at-least-once, and
+    the handlers recognise a repeated event (claim state, case and opportunity tables).
+    """
+
+    def resume(self) -> None:
+        if self.is_active():
+            return
+        super().resume()
+
+
 def build_app(settings: Settings) -> faust.App:
     broker = ";".join(f"kafka://{address.strip()}" for address in settings.bootstrap_servers.split(","))
     settings.state_dir.mkdir(parents=True, exist_ok=True)
-    return faust.App(
+    application = faust.App(
         settings.app_id,
         broker=broker,
         broker_credentials=_credentials(settings),
@@ -74,6 +96,8 @@ def build_app(settings: Settings) -> faust.App:
         producer_acks=-1,
         topic_disable_leader=True,
     )
+    application.flow_control = ResumeClearsOnlyAfterSuspend()  # before any stream queue registers with it
+    return application
 
 
 settings = get_settings()

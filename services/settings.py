@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     nsa_tick_interval_s: float = Field(
         60.0, ge=0, description="Seconds between NSA clock ticks (reminder checks); 0 disables the timer."
     )
+    batch_max_events: int = Field(
+        500, ge=1, description="Most events an agent processes as one batch (one broker round trip for their outputs)."
+    )
+    batch_within_s: float = Field(
+        0.02, gt=0, description="Seconds an agent waits for a batch to fill before processing what it has."
+    )
     recurrence_threshold: int = Field(
         3, ge=1, description="OON claims for one payer + specialty + county within 90 days that open an SCA lead."
     )

@@ -8,16 +8,18 @@ import datetime as dt
 import hashlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import faust
+from faust.streams import _current_event
 from pydantic import BaseModel, ValidationError
 
 from schemas.dead_letter import DeadLetter, DeadLetterLocation
 from services import metrics
-from services.app import TOPICS
+from services.app import TOPICS, app, settings
 
 log = logging.getLogger(__name__)
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -117,3 +119,136 @@ async def deliver_outputs(deliveries: list[Awaitable[Any]]) -> None:
     says "done" for outputs a crash lost. A crash in between can only repeat outputs, with the same ids.
     """
     await asyncio.gather(*deliveries)
+
+
+_DELETE = object()
+
+
+class Batch:
+    """The work of a batch of events, done so that one broker round trip serves the whole batch.
+
+    Handlers send their outputs with ``send`` (not awaited one by one), read and write tables through
+    ``get`` / ``set`` / ``delete`` (reads see the batch's earlier writes) and register metric updates with
+    ``after``. ``commit`` waits until the broker acknowledged every output, then applies the table writes,
+    then runs the ``after`` callbacks. A table therefore never records as done an output that a crash lost;
+    a crash can only repeat outputs, with the same ids (the replayed events find the state they found).
+
+    Each event runs in ``event(...)``: when its handler raises, its table writes and callbacks are dropped
+    and it goes to the dead-letter topic with the error; the other events of the batch are unaffected.
+    """
+
+    def __init__(self, stage: str) -> None:
+        self.stage = stage
+        self._writes: dict[tuple[int, Any], tuple[Any, Any, Any]] = {}
+        self._callbacks: list[Callable[[], None]] = []
+        self._event_writes: dict[tuple[int, Any], tuple[Any, Any, Any]] | None = None
+        self._event_callbacks: list[Callable[[], None]] | None = None
+        self._events: dict[tuple[int, Any], faust.EventT] = {}
+        self._current: faust.EventT | None = None
+        self._deliveries: list[Awaitable[Any]] = []
+
+    def get(self, table: Any, key: Any) -> Any:
+        for layer in (self._event_writes, self._writes):
+            if layer is not None and (id(table), key) in layer:
+                value = layer[(id(table), key)][2]
+                return None if value is _DELETE else value
+        return table.get(key)
+
+    def set(self, table: Any, key: Any, value: Any) -> None:
+        self._layer()[(id(table), key)] = (table, key, value)
+
+    def delete(self, table: Any, key: Any) -> None:
+        self._layer()[(id(table), key)] = (table, key, _DELETE)
+
+    def _layer(self) -> dict[tuple[int, Any], tuple[Any, Any, Any]]:
+        if self._event_writes is None:
+            raise RuntimeError("Batch: table writes belong to an event (use `async with batch.event(event)`)")
+        return self._event_writes
+
+    def get_json(self, table: Any, key: str) -> Any:
+        raw = self.get(table, key.encode("utf-8"))
+        return json.loads(raw) if raw else None
+
+    def set_json(self, table: Any, key: str, value: Any) -> None:
+        """Store ``value`` as JSON bytes; an empty value deletes the key."""
+        if value:
+            self.set(table, key.encode("utf-8"), json.dumps(value, sort_keys=True).encode("utf-8"))
+        else:
+            self.delete(table, key.encode("utf-8"))
+
+    def after(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` (a metric update) once the batch is committed."""
+        (self._event_callbacks if self._event_callbacks is not None else self._callbacks).append(callback)
+
+    async def send(self, topic_name: str, key: str, value: BaseModel | dict[str, Any]) -> None:
+        self._deliveries.append(await send(topic_name, key, value))
+
+    @asynccontextmanager
+    async def event(self, event: faust.EventT) -> AsyncIterator[None]:
+        self._event_writes, self._event_callbacks, self._current = {}, [], event
+        try:
+            yield
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.exception("%s: processing failed at %s offset %s", self.stage, event.message.tp, event.message.offset)
+            await send_dead_letter(
+                dead_letter_for(event, self.stage, "processing_error", f"{type(error).__name__}: {error}")
+            )
+        else:
+            self._writes.update(self._event_writes)
+            self._events.update(dict.fromkeys(self._event_writes, event))
+            self._callbacks.extend(self._event_callbacks)
+        finally:
+            self._event_writes, self._event_callbacks, self._current = None, None, None
+
+    async def commit(self) -> None:
+        await asyncio.gather(*self._deliveries)
+        self._deliveries.clear()
+        for slot, (table, key, value) in self._writes.items():
+            # A table write goes to the changelog partition of the event being processed, which Faust reads
+            # from its current-event context variable; in a batch that is the event that made the write.
+            _current_event.set(weakref.ref(self._events[slot]))
+            if value is not _DELETE:
+                table[key] = value
+            elif key in table:
+                del table[key]
+        _current_event.set(None)
+        self._writes.clear()
+        self._events.clear()
+        for callback in self._callbacks:
+            callback()
+        self._callbacks.clear()
+
+
+async def batches(stream: faust.StreamT) -> AsyncIterator[Sequence[faust.EventT]]:
+    """The stream's events in batches: up to CLAIMWATCH_BATCH_MAX_EVENTS, or what arrived within
+    CLAIMWATCH_BATCH_WITHIN_S. Faust acknowledges a batch's events when the loop body that got it ends."""
+    async for events in stream.take_events(settings.batch_max_events, within=settings.batch_within_s):
+        yield events
+
+
+@asynccontextmanager
+async def processing_batch(events: Sequence[faust.EventT], stage: str) -> AsyncIterator[Batch]:
+    """A Batch for ``events``, committed at the end of the block.
+
+    When the block is interrupted (the worker stops or the partitions are revoked), or the broker does not
+    acknowledge the outputs, the events are marked so that Faust's acknowledgement does nothing: their
+    offsets are not committed and the next owner of the partitions processes them again. A delivery failure
+    (the producer gave up after its retries) stops the worker with an error rather than let later offsets
+    be committed past the lost outputs; a restarted worker replays them.
+    """
+    batch = Batch(stage)
+    try:
+        yield batch
+        await batch.commit()
+    except asyncio.CancelledError:
+        for event in events:
+            event.message.acked = True
+        raise
+    except Exception as error:
+        for event in events:
+            event.message.acked = True
+        log.critical("%s: outputs of a batch of %d events were not delivered: %r", stage, len(events), error)
+        await app.crash(error)
+        raise

@@ -22,8 +22,9 @@ The same core as ``claimwatch opportunities`` (services/adequacy/rules.py), in t
    - ``adequacy-opportunities``: opportunity_id -> the merged SCAOpportunity (merge_opportunity). An
      opportunity is published to ``alerts.sca-opportunity`` (key payer|specialty|region|rule) only when it
      is new or changed: one per payer + specialty + region + rule + period, updated as evidence grows.
-   An event's table writes are applied after its alerts were delivered (services.streams.deliver_outputs):
-   a crash in between replays the event, which finds the same state and re-sends the same alerts.
+   Events are processed in batches (services.streams.Batch): the table writes of a batch are applied after
+   its alerts were delivered, so a crash in between replays the events, which find the same state and re-send
+   the same alerts.
 
 Windows (what Faust does, read in faust/tables/base.py, wrappers.py and windows.py of faust-streaming 0.15):
 - A window's time is the claim date (first service date, else payment date): the wrapper is made
@@ -104,21 +105,19 @@ from services.adequacy.rules import (
     value_triggers,
 )
 from services.app import TOPICS, app, settings
-from services.pricing.reference import PricingReference
 from services.reference.files import ReferenceFiles
 from services.reference.live import register_builder, snapshot
 from services.streams import (
+    Batch,
+    batches,
     count_in,
     dead_letter_for,
     decode,
-    deliver_outputs,
     event_type_of,
-    processing,
-    send,
+    processing_batch,
     send_dead_letter,
 )
 from services.topics import ADEQUACY_OBSERVATIONS, ALERTS_SCA
-from services.underpayment.evaluate import evaluate
 
 log = logging.getLogger(__name__)
 
@@ -184,15 +183,18 @@ _open: dict[int, dict[str, tuple[str, str, str, float]]] = {}
 # ------------------------------------------------------------------------- step 1: the remittance handler
 
 
-async def on_remittance(event: faust.EventT, remittance: RemittanceEvent, context: ClaimContext | None) -> None:
+async def on_remittance(
+    batch: Batch,
+    event: faust.EventT,
+    remittance: RemittanceEvent,
+    context: ClaimContext | None,
+    evaluation: ClaimEvaluation,
+) -> None:
     network: NetworkReference | None = snapshot("network")
-    pricing: PricingReference | None = snapshot("pricing")
-    if network is None or pricing is None:
-        missing = "network" if network is None else "pricing"
-        log.warning("adequacy: no %s reference snapshot; remittance %s not assessed", missing, remittance.event_id)
+    if network is None:
+        log.warning("adequacy: no network reference snapshot; remittance %s not assessed", remittance.event_id)
         return
-    evaluation = evaluate(remittance, context, pricing)
-    await _forward_lines(remittance, evaluation)
+    await _forward_lines(batch, remittance, evaluation)
     expected, medicare = evaluation_totals(evaluation)
     try:
         facts = claim_facts(remittance, context, network, expected=expected, medicare=medicare)
@@ -211,7 +213,7 @@ async def on_remittance(event: faust.EventT, remittance: RemittanceEvent, contex
         claim=observed_claim(facts),
         opportunities=list(assessment.opportunities),
     )
-    await send(ADEQUACY_OBSERVATIONS.name, key, observation)
+    await batch.send(ADEQUACY_OBSERVATIONS.name, key, observation)
 
 
 def evaluation_totals(evaluation: ClaimEvaluation) -> tuple[Decimal | None, Decimal | None]:
@@ -225,14 +227,14 @@ def evaluation_totals(evaluation: ClaimEvaluation) -> tuple[Decimal | None, Deci
     )
 
 
-async def _forward_lines(remittance: RemittanceEvent, evaluation: ClaimEvaluation) -> None:
+async def _forward_lines(batch: Batch, remittance: RemittanceEvent, evaluation: ClaimEvaluation) -> None:
     by_period: dict[tuple[dt.date, dt.date], list[ObservedLine]] = {}
     for outcome in line_outcomes_from_evaluation(evaluation):
         period = period_bounds(outcome.service_date, CONFIG.period)
         by_period.setdefault(period, []).append(ObservedLine.model_validate(dataclasses.asdict(outcome)))
     for (start, end), lines in sorted(by_period.items()):
         observation = ValueObservation(event_id=remittance.event_id, period_start=start, period_end=end, lines=lines)
-        await send(ADEQUACY_OBSERVATIONS.name, f"value|{start.isoformat()}", observation)
+        await batch.send(ADEQUACY_OBSERVATIONS.name, f"value|{start.isoformat()}", observation)
 
 
 def observed_claim(facts: ClaimFacts) -> ObservedClaim:
@@ -249,75 +251,40 @@ def claim_from_observation(claim: ObservedClaim) -> ClaimFacts:
 
 # -------------------------------------------------------------------- step 2: the opportunity tracker
 
-_DELETE = object()
-
-
-class _EventState:
-    """The table reads and writes of one event. Reads see the event's own writes; the writes reach the tables
-    in ``commit``, once the alerts of the event were delivered (services.streams.deliver_outputs): a crash in
-    between replays the event, which recomputes and re-sends the same alerts (same id and revision)."""
-
-    def __init__(self) -> None:
-        self._writes: dict[tuple[int, Any], tuple[Any, Any, Any]] = {}
-
-    def get(self, table: Any, key: Any) -> Any:
-        write = self._writes.get((id(table), key))
-        if write is not None:
-            return None if write[2] is _DELETE else write[2]
-        return table.get(key)
-
-    def set(self, table: Any, key: Any, value: Any) -> None:
-        self._writes[(id(table), key)] = (table, key, value)
-
-    def delete(self, table: Any, key: Any) -> None:
-        self._writes[(id(table), key)] = (table, key, _DELETE)
-
-    def get_json(self, table: Any, key: str) -> Any:
-        raw = self.get(table, key.encode("utf-8"))
-        return json.loads(raw) if raw else None
-
-    def set_json(self, table: Any, key: str, value: Any) -> None:
-        if value:
-            self.set(table, key.encode("utf-8"), json.dumps(value, sort_keys=True).encode("utf-8"))
-        else:
-            self.delete(table, key.encode("utf-8"))
-
-    def commit(self) -> None:
-        for table, key, value in self._writes.values():
-            if value is not _DELETE:
-                table[key] = value
-            elif key in table:
-                del table[key]
-        self._writes.clear()
-
 
 @app.agent(TOPICS[ADEQUACY_OBSERVATIONS.name])
 async def track_opportunities(stream: faust.StreamT) -> None:
-    async for event in stream.events():
-        async with processing(stream, event, "adequacy"):
-            count_in(event)
-            kind = event_type_of(event.value)
-            if kind == "adequacy_observation":
-                await _on_claim(event)
-            elif kind == "value_observation":
-                await _on_lines(event)
-            else:
-                await send_dead_letter(dead_letter_for(event, STAGE, "unknown_event_type", f"event_type {kind!r}"))
+    async for events in batches(stream):
+        async with processing_batch(events, STAGE) as batch:
+            for event in events:
+                async with batch.event(event):
+                    await _on_observation(batch, event)
 
 
-async def _on_claim(event: faust.EventT) -> None:
+async def _on_observation(batch: Batch, event: faust.EventT) -> None:
+    count_in(event)
+    kind = event_type_of(event.value)
+    if kind == "adequacy_observation":
+        await _on_claim(batch, event)
+    elif kind == "value_observation":
+        await _on_lines(batch, event)
+    else:
+        await send_dead_letter(dead_letter_for(event, STAGE, "unknown_event_type", f"event_type {kind!r}"))
+
+
+async def _on_claim(batch: Batch, event: faust.EventT) -> None:
     observation = decode(event, AdequacyObservation, stage=STAGE)
     if isinstance(observation, DeadLetter):
         await send_dead_letter(observation)
         return
-    state = _EventState()
+    state = batch
     found = list(observation.opportunities)  # claim-level first, then recurrence: the offline CLI's order
     facts = claim_from_observation(observation.claim)
     region = Region(**observation.region.model_dump())
     trigger = _observe_recurrence(state, observation.recurrence_key, facts, region)
     if trigger is not None:
         found.append(trigger)
-    await _publish(event, state, found, replace=False)
+    await _publish(batch, event.message.partition, found, replace=False)
 
 
 # ------------------------------------------------------------------------------------------ recurrence
@@ -332,7 +299,7 @@ class _Panes:
     """The 1-day panes of one recurrence key (claim key -> ClaimFacts.to_dict()) in one event, and the days
     that have one (kept with the key, so that only those panes are read)."""
 
-    def __init__(self, state: _EventState, key: str, days: list[str]) -> None:
+    def __init__(self, state: Batch, key: str, days: list[str]) -> None:
         self.state = state
         self.key = key
         self.days = {dt.date.fromisoformat(day) for day in days}
@@ -351,7 +318,7 @@ class _Panes:
             self.days.discard(day)
 
 
-def _observe_recurrence(state: _EventState, key: str, facts: ClaimFacts, region: Region) -> SCAOpportunity | None:
+def _observe_recurrence(state: Batch, key: str, facts: ClaimFacts, region: Region) -> SCAOpportunity | None:
     """RecurrenceState.observe, with the claims held in the panes of the windowed table (see the module doc)."""
     days = CONFIG.recurrence_window_days
     day = facts.claim_date
@@ -429,14 +396,14 @@ def _top_codes(period: dict[str, Any]) -> list[str]:
     return ranked[: CONFIG.value_top_codes]
 
 
-async def _on_lines(event: faust.EventT) -> None:
+async def _on_lines(batch: Batch, event: faust.EventT) -> None:
     """Apply the lines (the latest outcome of a line wins, a reversal removes it, as in value_triggers), then
     recompute the value opportunity of the payer + state groups whose top-code lines may have changed."""
     observation = decode(event, ValueObservation, stage=STAGE)
     if isinstance(observation, DeadLetter):
         await send_dead_letter(observation)
         return
-    state = _EventState()
+    state = batch
     prefix = f"value|{observation.period_start.isoformat()}"
     period = state.get_json(value_state, prefix) or {"volume": {}, "dollars": {}, "groups": {}, "top": []}
     entries: dict[str, dict[str, Any]] = {}
@@ -496,7 +463,7 @@ async def _on_lines(event: faust.EventT) -> None:
             stand_in = LineOutcome(payer_id, code, "counted", observation.period_start, ZERO, ZERO, state=line_state)
             lines.extend([stand_in] * (counted["lines"] - len(counted["underpaid"])))
         found.extend(value_triggers(lines, CONFIG, top=top))
-    await _publish(event, state, found, replace=True)
+    await _publish(batch, event.message.partition, found, replace=True)
 
 
 def _line_outcome(record: dict[str, Any]) -> LineOutcome:
@@ -510,11 +477,10 @@ def _stored(raw: bytes | None) -> SCAOpportunity | None:
     return SCAOpportunity.model_validate(json.loads(raw)["opportunity"]) if raw else None
 
 
-async def _publish(event: faust.EventT, state: _EventState, found: list[SCAOpportunity], *, replace: bool) -> None:
-    """Merge each opportunity into the stored one (or replace it: the value rule recomputes its whole period),
-    send the new or changed ones to the alert topic, wait for their delivery, then write the tables."""
-    partition = event.message.partition
-    deliveries = []
+async def _publish(batch: Batch, partition: int, found: list[SCAOpportunity], *, replace: bool) -> None:
+    """Merge each opportunity into the stored one (or replace it: the value rule recomputes its whole period)
+    and send the new or changed ones to the alert topic; the batch writes the tables once they are delivered."""
+    state = batch
     changed: list[SCAOpportunity] = []
     for opportunity in found:
         key = opportunity.opportunity_id.encode("utf-8")
@@ -529,15 +495,17 @@ async def _publish(event: faust.EventT, state: _EventState, found: list[SCAOppor
             continue
         entry = {"partition": partition, "opportunity": stored.model_dump(mode="json")}
         state.set(opportunities, key, json.dumps(entry).encode("utf-8"))
-        deliveries.append(await send(ALERTS_SCA.name, stored.alert_key, stored))
+        await batch.send(ALERTS_SCA.name, stored.alert_key, stored)
         changed.append(stored)
-    await deliver_outputs(deliveries)
-    state.commit()
+    if changed:
+        batch.after(lambda: _count_published(partition, changed))
+
+
+def _count_published(partition: int, changed: list[SCAOpportunity]) -> None:
     for stored in changed:
         metrics.sca_opportunities.labels(**_labels(stored)).inc()
         _remember(partition, stored)
-    if changed:
-        _publish_open()
+    _publish_open()
 
 
 def _content(opportunity: SCAOpportunity) -> dict[str, Any]:

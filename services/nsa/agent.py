@@ -23,6 +23,7 @@ import faust
 
 from schemas.claims import ClaimContext
 from schemas.dead_letter import DeadLetter
+from schemas.evaluation import ClaimEvaluation
 from schemas.nsa import CaseAction, ClockTick, NSACase
 from schemas.remittance import RemittanceEvent
 from services import metrics
@@ -41,6 +42,7 @@ from services.nsa.cases import (
 from services.nsa.classify import classify
 from services.nsa.clock import NoReceivedDateError
 from services.streams import (
+    Batch,
     count_in,
     dead_letter_for,
     decode,
@@ -74,7 +76,13 @@ def _store(partition: int, case: NSACase) -> None:
     nsa_cases[case.claim_key.encode("utf-8")] = json.dumps(entry).encode("utf-8")
 
 
-async def on_remittance(event: faust.EventT, remittance: RemittanceEvent, context: ClaimContext | None) -> None:
+async def on_remittance(
+    batch: Batch,
+    event: faust.EventT,
+    remittance: RemittanceEvent,
+    context: ClaimContext | None,
+    evaluation: ClaimEvaluation,
+) -> None:
     if skip_reason(remittance):
         return
     classification = classify(remittance, context)
@@ -86,7 +94,7 @@ async def on_remittance(event: faust.EventT, remittance: RemittanceEvent, contex
     except NoReceivedDateError as error:
         await send_dead_letter(dead_letter_for(event, "nsa", "no_received_date", str(error)))
         return
-    await send(NSA_CASE_UPDATES.name, case.claim_key, case)
+    await batch.send(NSA_CASE_UPDATES.name, case.claim_key, case)
 
 
 @app.agent(case_inputs)

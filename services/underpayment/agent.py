@@ -1,14 +1,13 @@
 """The live underpayment path: remittance -> claim context + pricing reference -> evaluation -> alert.
 
-Exactly once: the worker runs Faust's exactly_once guarantee, so the claim-state update, the evaluation
-and the alert of one remittance are committed in one Kafka transaction with the input offset. A
+The claim state is written only after the broker acknowledged the evaluation and the alert (services.streams.
+Batch): a crash in between replays the remittance, which re-sends the same alert (same alert id). A
 re-delivered remittance (same event id, e.g. the same file ingested twice) is recognised by the claim
 state and produces nothing.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 
 import faust
@@ -19,28 +18,32 @@ from schemas.remittance import RemittanceEvent
 from services import metrics
 from services.app import app
 from services.pricing.reference import load_pricing_reference
-from services.reference.live import register_builder, snapshot
-from services.streams import deliver_outputs, send
-from services.underpayment.evaluate import apply_remittance, evaluate
+from services.reference.live import register_builder
+from services.streams import Batch
+from services.underpayment.evaluate import apply_remittance
 
 register_builder("pricing", load_pricing_reference)
 claim_states = app.Table("claim-states", key_type=bytes, value_type=bytes, partitions=None)
 
 
-async def on_remittance(event: faust.EventT, remittance: RemittanceEvent, context: ClaimContext | None) -> None:
+async def on_remittance(
+    batch: Batch,
+    event: faust.EventT,
+    remittance: RemittanceEvent,
+    context: ClaimContext | None,
+    evaluation: ClaimEvaluation,
+) -> None:
     key = remittance.claim_key.encode("utf-8")
-    raw_state = claim_states.get(key)
+    raw_state = batch.get(claim_states, key)
     state = ClaimState.model_validate_json(raw_state) if raw_state else None
     if state is not None and remittance.event_id in state.processed_event_ids:
         return
-    evaluation = evaluate(remittance, context, snapshot("pricing"), evaluated_at=dt.datetime.now(dt.UTC))
     new_state, alert, recovered = apply_remittance(state, evaluation)
-    deliveries = [await send("evaluations", remittance.claim_key, evaluation)]
+    await batch.send("evaluations", remittance.claim_key, evaluation)
     if alert is not None:
-        deliveries.append(await send("alerts.underpayment", remittance.claim_key, alert))
-    await deliver_outputs(deliveries)
-    claim_states[key] = new_state.model_dump_json().encode("utf-8")
-    record_metrics(evaluation, alert, recovered)
+        await batch.send("alerts.underpayment", remittance.claim_key, alert)
+    batch.set(claim_states, key, new_state.model_dump_json().encode("utf-8"))
+    batch.after(lambda: record_metrics(evaluation, alert, recovered))
 
 
 def record_metrics(evaluation: ClaimEvaluation, alert: UnderpaymentAlert | None, recovered: Decimal) -> None:

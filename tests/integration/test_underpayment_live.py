@@ -7,8 +7,6 @@ import random
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
-
 from schemas.evaluation import ClaimState
 from services.pricing.reference import load_pricing_reference
 from services.reference.files import read_folder
@@ -90,10 +88,6 @@ def test_alerts_match_the_offline_core_exactly_once(environment: Environment):
     assert_alerts_match(environment, events, expected)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open bug (issue 4, docs/delivery.md): the worker started after a restart sometimes stalls for minutes",
-)
 def test_alerts_match_the_offline_core_exactly_once_across_a_restart(environment: Environment):
     contexts, events = build_stream(400, seed=12)
     expected = offline_alerts(contexts, events)
