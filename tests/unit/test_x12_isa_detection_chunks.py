@@ -34,5 +34,5 @@ def test_isa_separators_are_only_looked_for_inside_the_isa():
     good = generate_835(1, seed=1)
     assert _detect_isa(good) is not None
     # an ISA with too few elements, followed by segments whose separators would complete it
-    damaged = "ISA*00*00~" + "SEGMENTXYZ*:~" * 40
+    damaged = "ISA*00*00~" + "SOME*LONGER*SEGMENT*ZZZZZZZZZZZZZZZZZ*:~" * 20
     assert _detect_isa(damaged) is None
