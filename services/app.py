@@ -94,6 +94,7 @@ def build_app(settings: Settings) -> faust.App:
         consumer_auto_offset_reset="earliest",
         table_cleanup_interval=30.0,
         producer_acks=-1,
+        producer_linger_ms=5,  # a batch's outputs and changelog writes share produce requests
         topic_disable_leader=True,
     )
     application.flow_control = ResumeClearsOnlyAfterSuspend()  # before any stream queue registers with it

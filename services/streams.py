@@ -124,6 +124,19 @@ async def deliver_outputs(deliveries: list[Awaitable[Any]]) -> None:
 _DELETE = object()
 
 
+class _Json:
+    """A table value written with ``set_json``: serialised once, when the batch is committed, rather than
+    at every write (a value read and rewritten by many events of a batch is encoded once)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def encode(self) -> bytes:
+        return json.dumps(self.value, sort_keys=True).encode("utf-8")
+
+
 class Batch:
     """The work of a batch of events, done so that one broker round trip serves the whole batch.
 
@@ -145,9 +158,16 @@ class Batch:
         self._event_callbacks: list[Callable[[], None]] | None = None
         self._events: dict[tuple[int, Any], faust.EventT] = {}
         self._current: faust.EventT | None = None
+        self._deferred: dict[Any, tuple[faust.EventT, Callable[[], Awaitable[None]]]] = {}
+        self.scratch: dict[Any, Any] = {}
+        """What handlers accumulate over the events of the batch for their deferred work."""
         self._deliveries: list[Awaitable[Any]] = []
 
     def get(self, table: Any, key: Any) -> Any:
+        value = self._get(table, key)
+        return value.encode() if isinstance(value, _Json) else value
+
+    def _get(self, table: Any, key: Any) -> Any:
         for layer in (self._event_writes, self._writes):
             if layer is not None and (id(table), key) in layer:
                 value = layer[(id(table), key)][2]
@@ -166,15 +186,26 @@ class Batch:
         return self._event_writes
 
     def get_json(self, table: Any, key: str) -> Any:
-        raw = self.get(table, key.encode("utf-8"))
-        return json.loads(raw) if raw else None
+        """The decoded JSON value of ``key``. A value this batch wrote with ``set_json`` is returned as the
+        object itself: a caller that changes it must write it back with ``set_json``."""
+        value = self._get(table, key.encode("utf-8"))
+        if isinstance(value, _Json):
+            return value.value
+        return json.loads(value) if value else None
 
     def set_json(self, table: Any, key: str, value: Any) -> None:
-        """Store ``value`` as JSON bytes; an empty value deletes the key."""
+        """Store ``value`` as JSON bytes (encoded at commit); an empty value deletes the key."""
         if value:
-            self.set(table, key.encode("utf-8"), json.dumps(value, sort_keys=True).encode("utf-8"))
+            self.set(table, key.encode("utf-8"), _Json(value))
         else:
             self.delete(table, key.encode("utf-8"))
+
+    def defer(self, key: Any, event: faust.EventT, work: Callable[[], Awaitable[None]]) -> None:
+        """Run ``work`` once per ``key`` when the batch is committed, before its outputs are awaited, as part
+        of ``event`` (the latest one that deferred it: its table writes go to that event's partition). For
+        work that costs the same for one event as for many, such as recomputing a period's opportunity."""
+        self._deferred.pop(key, None)
+        self._deferred[key] = (event, work)
 
     def after(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` (a metric update) once the batch is committed."""
@@ -203,19 +234,27 @@ class Batch:
             self._event_writes, self._event_callbacks, self._current = None, None, None
 
     async def commit(self) -> None:
+        while self._deferred:
+            key = next(iter(self._deferred))
+            event, work = self._deferred.pop(key)
+            async with self.event(event):
+                await work()
         await asyncio.gather(*self._deliveries)
         self._deliveries.clear()
         for slot, (table, key, value) in self._writes.items():
             # A table write goes to the changelog partition of the event being processed, which Faust reads
             # from its current-event context variable; in a batch that is the event that made the write.
             _current_event.set(weakref.ref(self._events[slot]))
-            if value is not _DELETE:
+            if isinstance(value, _Json):
+                table[key] = value.encode()
+            elif value is not _DELETE:
                 table[key] = value
             elif key in table:
                 del table[key]
         _current_event.set(None)
         self._writes.clear()
         self._events.clear()
+        self.scratch.clear()
         for callback in self._callbacks:
             callback()
         self._callbacks.clear()

@@ -446,24 +446,37 @@ async def _on_lines(batch: Batch, event: faust.EventT) -> None:
         touched.add(group_key)
 
     top = _top_codes(period)
-    recompute = sorted(period["groups"]) if top != period["top"] else sorted(touched)
+    pending = batch.scratch.setdefault(("value", prefix), {"groups": set(), "all": False})
+    pending["groups"] |= touched
+    pending["all"] = pending["all"] or top != period["top"]
     period["top"] = top
     state.set_json(value_state, prefix, period)
     for index_key, index in indexes.items():
         state.set_json(value_state, index_key, index)
     for name, counted in entries.items():
         state.set_json(value_state, name, counted if counted["lines"] else None)
+    partition = event.message.partition
+    batch.defer(("value", prefix), event, lambda: _recompute_value(batch, partition, prefix, observation.period_start))
+
+
+async def _recompute_value(batch: Batch, partition: int, prefix: str, period_start: dt.date) -> None:
+    """The value opportunities of the payer + state groups of a period whose top-code lines changed in this
+    batch (all of them when the ranking of top codes changed): once per batch, however many events."""
+    pending = batch.scratch.pop(("value", prefix))
+    period = batch.get_json(value_state, prefix)
+    top = period["top"]
+    recompute = sorted(period["groups"]) if pending["all"] else sorted(pending["groups"] & set(period["groups"]))
     found: list[SCAOpportunity] = []
     for group_key in recompute:
         payer_id, line_state = period["groups"][group_key]
         lines: list[LineOutcome] = []
         for code in top:
-            counted = entry(group_key, code)
+            counted = batch.get_json(value_state, f"{group_key}|{code}") or {"lines": 0, "underpaid": {}}
             lines.extend(_line_outcome(record) for record in counted["underpaid"].values())
-            stand_in = LineOutcome(payer_id, code, "counted", observation.period_start, ZERO, ZERO, state=line_state)
+            stand_in = LineOutcome(payer_id, code, "counted", period_start, ZERO, ZERO, state=line_state)
             lines.extend([stand_in] * (counted["lines"] - len(counted["underpaid"])))
         found.extend(value_triggers(lines, CONFIG, top=top))
-    await _publish(batch, event.message.partition, found, replace=True)
+    await _publish(batch, partition, found, replace=True)
 
 
 def _line_outcome(record: dict[str, Any]) -> LineOutcome:
