@@ -17,16 +17,13 @@ Data the simulator cannot produce by itself is produced the way production does:
   the reminders that are due;
 - dead letters: two malformed messages on the remittances topic (the pipeline-health panels chart them).
 
-SCA opportunity panels read metrics that only the network adequacy agent (services/adequacy/agent.py)
-records. While that module does not exist, the panels that read nothing but ``claimwatch_sca_*`` metrics
-are expected to be empty and are reported as such instead of failing; once it exists they are required
-like every other panel.
+The SCA opportunity panels read the metrics of the network adequacy agent (services/adequacy/agent.py), fed
+by the simulator's planted network gaps; they are required like every other panel.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import json
 import math
 import time
@@ -71,13 +68,6 @@ TICK_TODAY = dt.date(2025, 12, 29)
 """NSA clock date: the Monday after the last simulated payment week (2025-12-22), when open cases fall in
 every deadline bucket from 0-1 to 11-30 business days and some reminders are due."""
 BAD_REMITTANCES = [(b"observability-bad-1", b"not json"), (b"observability-bad-2", b"{still not json")]
-
-ADEQUACY_AGENT_PRESENT = importlib.util.find_spec("services.adequacy.agent") is not None
-SCA_METRIC_PREFIX = "claimwatch_sca_"
-SCA_WITHOUT_AGENT = (
-    "reads only claimwatch_sca_* metrics, which the network adequacy agent (services/adequacy/agent.py) "
-    "records; that module is not part of this checkout yet, so no SCA opportunity can be measured"
-)
 
 
 # --- feeding the worker ---------------------------------------------------------------------------------
@@ -153,8 +143,8 @@ def finite(series: dict) -> bool:
     return math.isfinite(float(series["value"][1]))
 
 
-def panel_problems(url: str, at: float) -> tuple[list[str], list[str], int]:
-    """Evaluate every panel query at ``at``: (failures, expected-missing SCA panels, queries evaluated).
+def panel_problems(url: str, at: float) -> tuple[list[str], int]:
+    """Evaluate every panel query at ``at``: (failures, queries evaluated).
 
     A query passes when it returns at least one series with a finite value and every catalog metric it reads
     has at least one series in Prometheus (so a stat never passes on its ``or vector(0)`` fallback alone).
@@ -167,7 +157,6 @@ def panel_problems(url: str, at: float) -> tuple[list[str], list[str], int]:
         return series_count[metric] > 0
 
     failures: list[str] = []
-    expected_missing: list[str] = []
     queries = dashboards.all_panel_queries()
     for dashboard, panel, expr in queries:
         rendered = dashboards.render_query(expr)
@@ -187,11 +176,8 @@ def panel_problems(url: str, at: float) -> tuple[list[str], list[str], int]:
             problem = f"data only from a fallback: no series of {', '.join(absent)}"
         else:
             continue
-        if not ADEQUACY_AGENT_PRESENT and metrics and all(m.startswith(SCA_METRIC_PREFIX) for m in metrics):
-            expected_missing.append(f"{where}: {problem}")
-            continue
         failures.append(f"{where}: {problem}\n    {rendered}")
-    return failures, expected_missing, len(queries)
+    return failures, len(queries)
 
 
 def test_every_dashboard_panel_has_data_and_the_planted_spike_fires_its_alert(environment: Environment):
@@ -266,7 +252,7 @@ def test_every_dashboard_panel_has_data_and_the_planted_spike_fires_its_alert(en
         at = time.time()
 
         # (1) Every panel query of every dashboard returns data, evaluated as Grafana would (All selected).
-        failures, expected_missing, evaluated_queries = panel_problems(url, at)
+        failures, evaluated_queries = panel_problems(url, at)
 
         # The spike alert was never pending or firing for any other payer group during the whole stream.
         alerted_groups = {
@@ -277,10 +263,8 @@ def test_every_dashboard_panel_has_data_and_the_planted_spike_fires_its_alert(en
 
     assert not failures, f"{len(failures)} of {evaluated_queries} panel queries return no data:\n" + "\n".join(failures)
     assert alerted_groups == {spike_group}, f"{SPIKE_ALERT} was active for {sorted(alerted_groups - {None})}"
-    if expected_missing:
-        print(f"expected-missing ({SCA_WITHOUT_AGENT}):\n  " + "\n  ".join(expected_missing))
     print(
-        f"observability proof: {evaluated_queries - len(expected_missing)} of {evaluated_queries} panel queries "
+        f"observability proof: {evaluated_queries} of {evaluated_queries} panel queries "
         f"with data, {SPIKE_ALERT} fired for "
         f"{spike_group} only (${spike_dollars:.2f} short in 5 minutes), {elapsed:.0f}s"
     )
