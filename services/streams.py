@@ -180,6 +180,13 @@ class Batch:
     def delete(self, table: Any, key: Any) -> None:
         self._layer()[(id(table), key)] = (table, key, _DELETE)
 
+    @property
+    def current_event(self) -> faust.EventT:
+        """The event being processed (inside ``event(...)``, deferred work included)."""
+        if self._current is None:
+            raise RuntimeError("Batch: no event is being processed")
+        return self._current
+
     def _layer(self) -> dict[tuple[int, Any], tuple[Any, Any, Any]]:
         if self._event_writes is None:
             raise RuntimeError("Batch: table writes belong to an event (use `async with batch.event(event)`)")

@@ -126,7 +126,7 @@ STAGE = "adequacy"
 DAY = dt.timedelta(days=1)
 ZERO = Decimal(0)
 WINDOW = dt.timedelta(days=CONFIG.recurrence_window_days)
-GAUGE_REFRESH_S = 5.0
+GAUGE_REFRESH_S = 1.0
 RULE_LABELS = {"medicare_advantage_access": "ma_access"}
 """Rule name -> the ``rule`` label of the metrics catalog (services/metrics.py)."""
 
@@ -178,6 +178,8 @@ are counted; ``value|<period>|<payer>|<state>|<code>`` -> line count and underpa
 opportunities = app.Table("adequacy-opportunities", key_type=bytes, value_type=bytes, partitions=None)
 _open: dict[int, dict[str, tuple[str, str, str, float]]] = {}
 """partition -> opportunity id -> (rule, state, specialty_group labels, billed dollars), for the gauges."""
+_gauges: dict[str, Any] = {"stale": False, "assignment": None}
+"""Whether the gauges lag ``_open``, and the partitions ``_open`` was last recounted for."""
 
 
 # ------------------------------------------------------------------------- step 1: the remittance handler
@@ -284,7 +286,7 @@ async def _on_claim(batch: Batch, event: faust.EventT) -> None:
     trigger = _observe_recurrence(state, observation.recurrence_key, facts, region)
     if trigger is not None:
         found.append(trigger)
-    await _publish(batch, event.message.partition, found, replace=False)
+    await _publish(batch, found, replace=False)
 
 
 # ------------------------------------------------------------------------------------------ recurrence
@@ -455,11 +457,10 @@ async def _on_lines(batch: Batch, event: faust.EventT) -> None:
         state.set_json(value_state, index_key, index)
     for name, counted in entries.items():
         state.set_json(value_state, name, counted if counted["lines"] else None)
-    partition = event.message.partition
-    batch.defer(("value", prefix), event, lambda: _recompute_value(batch, partition, prefix, observation.period_start))
+    batch.defer(("value", prefix), event, lambda: _recompute_value(batch, prefix, observation.period_start))
 
 
-async def _recompute_value(batch: Batch, partition: int, prefix: str, period_start: dt.date) -> None:
+async def _recompute_value(batch: Batch, prefix: str, period_start: dt.date) -> None:
     """The value opportunities of the payer + state groups of a period whose top-code lines changed in this
     batch (all of them when the ranking of top codes changed): once per batch, however many events."""
     pending = batch.scratch.pop(("value", prefix))
@@ -476,7 +477,7 @@ async def _recompute_value(batch: Batch, partition: int, prefix: str, period_sta
             stand_in = LineOutcome(payer_id, code, "counted", period_start, ZERO, ZERO, state=line_state)
             lines.extend([stand_in] * (counted["lines"] - len(counted["underpaid"])))
         found.extend(value_triggers(lines, CONFIG, top=top))
-    await _publish(batch, partition, found, replace=True)
+    await _publish(batch, found, replace=True)
 
 
 def _line_outcome(record: dict[str, Any]) -> LineOutcome:
@@ -490,35 +491,57 @@ def _stored(raw: bytes | None) -> SCAOpportunity | None:
     return SCAOpportunity.model_validate(json.loads(raw)["opportunity"]) if raw else None
 
 
-async def _publish(batch: Batch, partition: int, found: list[SCAOpportunity], *, replace: bool) -> None:
-    """Merge each opportunity into the stored one (or replace it: the value rule recomputes its whole period)
-    and send the new or changed ones to the alert topic; the batch writes the tables once they are delivered."""
-    state = batch
-    changed: list[SCAOpportunity] = []
+async def _publish(batch: Batch, found: list[SCAOpportunity], *, replace: bool) -> None:
+    """Merge each opportunity into the stored one (or replace it: the value rule recomputes its whole period).
+
+    What changed is published once per batch (``_send_changed``): under load the events of a batch often
+    update the same opportunity (its evidence grows with every claim), and one alert with the final state
+    replaces the intermediate ones; with one event per batch every change is published."""
+    partition = batch.current_event.message.partition
     for opportunity in found:
         key = opportunity.opportunity_id.encode("utf-8")
-        existing = _stored(state.get(opportunities, key))
+        existing = _stored(batch.get(opportunities, key))
         if replace:
-            revision = existing.revision + 1 if existing else 1
             same = existing is not None and _content(opportunity) == _content(existing)
-            stored = existing if same else opportunity.model_copy(update={"revision": revision})
+            stored = existing if same else opportunity
         else:
             stored = merge_opportunity(existing, opportunity, max_claims=CONFIG.max_claim_refs, config=CONFIG)
         if stored is existing:
             continue
-        entry = {"partition": partition, "opportunity": stored.model_dump(mode="json")}
-        state.set(opportunities, key, json.dumps(entry).encode("utf-8"))
-        await batch.send(ALERTS_SCA.name, stored.alert_key, stored)
-        changed.append(stored)
-    if changed:
-        batch.after(lambda: _count_published(partition, changed))
+        batch.set(opportunities, key, _entry(partition, stored))
+        batch.scratch.setdefault(("sca-changed", partition), {})[key] = None
+        batch.defer(("sca-publish", partition), batch.current_event, lambda: _send_changed(batch, partition))
+
+
+def _entry(partition: int, opportunity: SCAOpportunity) -> bytes:
+    return json.dumps({"partition": partition, "opportunity": opportunity.model_dump(mode="json")}).encode("utf-8")
+
+
+async def _send_changed(batch: Batch, partition: int) -> None:
+    """Publish the opportunities of ``partition`` changed in this batch, each with the revision after the one
+    last published (the table's value before the batch), and record that revision."""
+    published: list[SCAOpportunity] = []
+    for key in batch.scratch.pop(("sca-changed", partition)):
+        latest = _stored(batch.get(opportunities, key))
+        before = _stored(opportunities.get(key))
+        if latest is None:
+            continue
+        if before is not None and _content(latest) == _content(before):
+            batch.set(opportunities, key, _entry(partition, before))
+            continue
+        latest = latest.model_copy(update={"revision": before.revision + 1 if before else 1})
+        batch.set(opportunities, key, _entry(partition, latest))
+        await batch.send(ALERTS_SCA.name, latest.alert_key, latest)
+        published.append(latest)
+    if published:
+        batch.after(lambda: _count_published(partition, published))
 
 
 def _count_published(partition: int, changed: list[SCAOpportunity]) -> None:
     for stored in changed:
         metrics.sca_opportunities.labels(**_labels(stored)).inc()
         _remember(partition, stored)
-    _publish_open()
+    _gauges["stale"] = True
 
 
 def _content(opportunity: SCAOpportunity) -> dict[str, Any]:
@@ -565,13 +588,21 @@ def _publish_open() -> None:
 
 
 @app.timer(interval=GAUGE_REFRESH_S)
-async def recount_open_opportunities() -> None:
-    """Recount the gauges from the table (after a restart or a rebalance it holds what the partitions this
-    worker owns recovered); between recounts, _publish keeps them current."""
+async def refresh_open_gauges() -> None:
+    """Publish the open-opportunity gauges when opportunities changed (at most once per interval, not per
+    event: a pass is proportional to the opportunities held). When the partitions this worker owns changed
+    (start, restart, rebalance), recount them first from the table, which holds what those partitions
+    recovered."""
     if app.rebalancing or app.in_recovery:
         return
-    _open.clear()
-    for raw in list(opportunities.values()):
-        entry = json.loads(raw)
-        _remember(entry["partition"], SCAOpportunity.model_validate(entry["opportunity"]))
-    _publish_open()
+    topic = ADEQUACY_OBSERVATIONS.full_name(settings)
+    assignment = frozenset(tp.partition for tp in app.consumer.assignment() if tp.topic == topic)
+    if assignment != _gauges["assignment"]:
+        _open.clear()
+        for raw in list(opportunities.values()):
+            entry = json.loads(raw)
+            _remember(entry["partition"], SCAOpportunity.model_validate(entry["opportunity"]))
+        _gauges.update(assignment=assignment, stale=True)
+    if _gauges["stale"]:
+        _gauges["stale"] = False
+        _publish_open()
