@@ -12,6 +12,7 @@ help:
 	@echo "make unit        unit tests only (no broker)"
 	@echo "make lint        ruff"
 	@echo "make bench       benchmarks (prints one table, writes BENCHMARKS.md)"
+	@echo "make soak        a worker under a steady stream for 10 minutes: memory bounded? (not in CI)"
 	@echo "make kafka-start | kafka-stop | kafka-status"
 
 $(STAMP): pyproject.toml
@@ -51,6 +52,9 @@ schemas: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python scripts/bench.py
+
+soak: $(STAMP)
+	$(BIN)/python scripts/soak.py
 
 bench-parse: $(STAMP)
 	$(BIN)/python scripts/bench_parse.py
