@@ -44,7 +44,7 @@ def _credentials(settings: Settings) -> object | None:
         return faust.SASLCredentials(
             username=settings.sasl_username,
             password=settings.sasl_password.get_secret_value() if settings.sasl_password else None,
-            mechanism=settings.sasl_mechanism or "PLAIN",
+            mechanism=settings.effective_sasl_mechanism,
             ssl_context=context,
         )
     return context

@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     web_port: int = Field(6066, ge=1, le=65535, description="Port of the worker's /health and /metrics.")
     hmac_key: SecretStr = Field(
         SecretStr(DEMO_HMAC_KEY),
-        description="Key of the HMAC-SHA256 that replaces member ids (patient_key). Set your own in production.",
+        description="Key of the HMAC-SHA256 that replaces member ids (patient_key) and keys event ids; set your own.",
     )
     state_dir: Path = Field(
         Path(".state"), description="Directory for worker state (RocksDB tables, offsets of file ingestion)."
@@ -47,7 +47,9 @@ class Settings(BaseSettings):
     security_protocol: str = Field(
         "PLAINTEXT", description="Kafka security protocol: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."
     )
-    sasl_mechanism: str | None = Field(None, description="SASL mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512).")
+    sasl_mechanism: str | None = Field(
+        None, description="SASL mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512); PLAIN when a SASL protocol is set."
+    )
     sasl_username: str | None = Field(None, description="SASL user name.")
     sasl_password: SecretStr | None = Field(None, description="SASL password.")
     ssl_cafile: Path | None = Field(None, description="CA bundle that signs the brokers' certificates (SSL).")
@@ -73,6 +75,23 @@ class Settings(BaseSettings):
     recurrence_threshold: int = Field(
         3, ge=1, description="OON claims for one payer + specialty + county within 90 days that open an SCA lead."
     )
+
+    @field_validator("sasl_mechanism")
+    @classmethod
+    def _mechanism(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        mechanism = value.strip().upper()
+        if mechanism not in SASL_MECHANISMS:
+            raise ValueError(f"expected one of {', '.join(sorted(SASL_MECHANISMS))}, got {value!r}")
+        return mechanism
+
+    @property
+    def effective_sasl_mechanism(self) -> str | None:
+        """The SASL mechanism both Kafka clients use: the configured one, PLAIN when a SASL protocol has none."""
+        if not self.security_protocol.upper().startswith("SASL"):
+            return None
+        return self.sasl_mechanism or "PLAIN"
 
     @field_validator("nsa_reminder_offsets")
     @classmethod
@@ -100,8 +119,8 @@ class Settings(BaseSettings):
     def kafka_python_security(self) -> dict[str, object]:
         """Keyword arguments for kafka-python clients (producer, consumer, admin)."""
         options: dict[str, object] = {"security_protocol": self.security_protocol}
-        if self.sasl_mechanism:
-            options["sasl_mechanism"] = self.sasl_mechanism
+        if self.effective_sasl_mechanism:
+            options["sasl_mechanism"] = self.effective_sasl_mechanism
             options["sasl_plain_username"] = self.sasl_username
             options["sasl_plain_password"] = self.sasl_password.get_secret_value() if self.sasl_password else None
         if self.ssl_cafile:
@@ -111,6 +130,9 @@ class Settings(BaseSettings):
         if self.ssl_keyfile:
             options["ssl_keyfile"] = str(self.ssl_keyfile)
         return options
+
+
+SASL_MECHANISMS = frozenset({"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"})
 
 
 @lru_cache(maxsize=1)

@@ -53,10 +53,13 @@ Balancing (reported, never raised)
 
 Identities
 ----------
-``event_id`` = sha256(ISA13 | GS06 | ST02 | segment index of the CLP in the file | the claim loop's
-segments joined by the segment terminator)[:32]: the same file content gives the same ids whatever its
-name, chunk size or line-break style; identical claims at different positions get different ids.
-Dead letters and provider adjustments get ids the same way.
+``event_id`` = HMAC-SHA256 with the configured key (CLAIMWATCH_HMAC_KEY, the patient-key secret) of
+(ISA13 | GS06 | ST02 | segment index of the CLP in the file | the claim loop's segments joined by the segment
+terminator), first 32 hex digits: the same file content and key give the same ids whatever the file's name,
+chunk size or line-break style; identical claims at different positions get different ids. Keyed, because
+the claim loop's text holds the patient's name and member id (NM1*QC): with a plain hash, whoever holds an
+event and guesses a patient could confirm the guess. Dead letters and provider adjustments get ids the same
+way.
 
 Performance
 -----------
@@ -82,7 +85,7 @@ from __future__ import annotations
 
 import codecs
 import datetime as dt
-import hashlib
+import hmac
 import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -508,6 +511,7 @@ class Parser:
         self.chunk_size = max(256, int(chunk_size))
         self.summary = FileSummary(file=file_name)
         self._keyer = PatientKeyer(hmac_key)
+        self._id_hash = hmac.new(hmac_key, digestmod=sha256)
         self._decimals = _DecimalCache()
         self._dates = _DateCache()
         self._memo: dict[str, Any] = {}
@@ -669,12 +673,16 @@ class Parser:
                 f"{where}: sum(CLP04) {self.tx_paid} - sum(PLB) {self.tx_plb} = {actual}, but BPR02 is {payment.amount}"
             )
 
+    def _identity(self, text: str) -> str:
+        """A deterministic id for ``text`` (which may hold PHI): keyed hash, first 32 hex digits."""
+        digest = self._id_hash.copy()
+        digest.update(text.encode())
+        return digest.hexdigest()[:32]
+
     # -- dead letters ------------------------------------------------------------------------------
 
     def _dead_letter(self, problem: _Problem, identity: str) -> DeadLetter:
-        digest = hashlib.sha256(
-            f"dead_letter|{self.isa13}|{self.gs06}|{self.st02}|{problem.reason}|{identity}".encode()
-        ).hexdigest()[:32]
+        digest = self._identity(f"dead_letter|{self.isa13}|{self.gs06}|{self.st02}|{problem.reason}|{identity}")
         self.summary.dead_letters += 1
         return DeadLetter(
             dead_letter_id=digest,
@@ -822,7 +830,7 @@ class Parser:
             self.summary.claims_with_balance_issues += 1
         if member:
             claim["patient_key"] = self._keyer(self.payer_id, member)
-        claim["event_id"] = sha256(f"{self.isa13}|{self.gs06}|{self.st02}|{clp_index}|{raw}".encode()).hexdigest()[:32]
+        claim["event_id"] = self._identity(f"{self.isa13}|{self.gs06}|{self.st02}|{clp_index}|{raw}")
         source = _new(SourceLocation)
         _setattr(
             source,
@@ -1057,9 +1065,7 @@ class Parser:
             {
                 "schema_version": SCHEMA_VERSION,
                 "event_type": "provider_adjustment",
-                "event_id": hashlib.sha256(
-                    f"plb|{self.isa13}|{self.gs06}|{self.st02}|{segment_index}|{text}".encode()
-                ).hexdigest()[:32],
+                "event_id": self._identity(f"plb|{self.isa13}|{self.gs06}|{self.st02}|{segment_index}|{text}"),
                 "source": _construct(
                     SourceLocation,
                     {

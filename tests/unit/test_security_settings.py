@@ -291,12 +291,6 @@ def test_both_clients_get_the_same_protocol_and_identity(build, pki):
         assert faust_side.get(key) == python_side.get(key), key
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reported, not fixed here (services/ belongs to another change): with a SASL protocol and no "
-    "CLAIMWATCH_SASL_MECHANISM, Faust defaults to PLAIN with the user name and password, while "
-    "Settings.kafka_python_security() passes no sasl_mechanism, user name or password to kafka-python",
-)
 def test_sasl_without_a_mechanism_is_the_same_for_both_clients(pki):
     settings = security(security_protocol="SASL_SSL", sasl_username="claimwatch", sasl_password="s3cret-pw",
                         ssl_cafile=pki["ca.pem"])  # fmt: skip
