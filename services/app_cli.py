@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from services.cli import CommandError
-from services.kafka_admin import create_topics, first_reachable, producer
+from services.kafka_admin import create_topics, ensure_internal_topics, first_reachable, producer
 from services.reference.checks import reference_subcommands, run_checks
 from services.reference.files import ReferenceError, read_folder
 from services.settings import get_settings
@@ -27,6 +27,9 @@ def _worker(args: argparse.Namespace) -> int:
     from services.app import app, load_agents
 
     load_agents()
+    created = ensure_internal_topics(settings, changelog_topics())
+    if created:
+        log.info("created %d changelog topics: %s", len(created), ", ".join(created))
     worker = Worker(app, loglevel=args.log_level or settings.log_level, override_logging=False)
     print(
         f"claimwatch worker: app {settings.app_id} on {settings.bootstrap_servers}; "
@@ -36,6 +39,19 @@ def _worker(args: argparse.Namespace) -> int:
     )
     worker.execute_from_commandline()
     return 0
+
+
+def changelog_topics() -> list[tuple[str, int, dict[str, str]]]:
+    """(name, partitions, config) of the changelog topic of every table the agents declared."""
+    from services.app import app
+
+    settings = get_settings()
+    topics = []
+    for table in app.tables.values():
+        topic = table.changelog_topic
+        config = {"cleanup.policy": "compact", **{key: str(value) for key, value in (topic.config or {}).items()}}
+        topics.append((topic.get_topic_name(), topic.partitions or settings.partitions, config))
+    return topics
 
 
 def reference_topic_for(path: str) -> str:

@@ -239,6 +239,9 @@ class Batch:
             self._callbacks.extend(self._event_callbacks)
         finally:
             self._event_writes, self._event_callbacks, self._current = None, None, None
+        # Let the other agents run between events: a batch of the opportunity tracker (hundreds of events)
+        # would otherwise hold the event loop for a second and delay the remittances' alerts behind it.
+        await asyncio.sleep(0)
 
     async def commit(self) -> None:
         while self._deferred:
