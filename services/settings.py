@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     nsa_tick_interval_s: float = Field(
         60.0, ge=0, description="Seconds between NSA clock ticks (reminder checks); 0 disables the timer."
     )
+    table_write_buffer_mb: int = Field(
+        2, ge=1, description="RocksDB memtable size per table partition, MiB (two per partition at most)."
+    )
+    table_block_cache_mb: int = Field(4, ge=1, description="RocksDB read cache per table partition, MiB.")
     batch_max_events: int = Field(
         500, ge=1, description="Most events an agent processes as one batch (one broker round trip for their outputs)."
     )

@@ -104,7 +104,7 @@ from services.adequacy.rules import (
     recurrence_trigger,
     value_triggers,
 )
-from services.app import TOPICS, app, settings
+from services.app import TOPICS, app, settings, table_options
 from services.reference.files import ReferenceFiles
 from services.reference.live import register_builder, snapshot
 from services.streams import (
@@ -162,6 +162,7 @@ oon_claims = (
         value_type=None,  # JSON objects
         default=dict,
         partitions=None,
+        options=table_options(settings),
         extra_topic_configs={"cleanup.policy": "compact"},
         help="The distinct OON claims (claim key -> facts) of each payer|specialty|region per claim date: the "
         "1-day panes of the 90-day windows.",
@@ -169,13 +170,19 @@ oon_claims = (
     .using_window(_PyHoppingWindow(DAY, DAY, None))  # tumbling: step = size = 1 day
     .relative_to(_claim_time)  # what .value() / .current() of a key mean: the pane of the claim date
 )
-recurrence_keys = app.Table("adequacy-recurrence", key_type=bytes, value_type=bytes, partitions=None)
+recurrence_keys = app.Table(
+    "adequacy-recurrence", key_type=bytes, value_type=bytes, partitions=None, options=table_options(settings)
+)
 """``payer|specialty|region`` -> its region, newest claim date and the days that have a pane;
 ``payer|specialty|region|claim key`` -> the claim's date (which pane holds it)."""
-value_state = app.Table("adequacy-value", key_type=bytes, value_type=bytes, partitions=None)
+value_state = app.Table(
+    "adequacy-value", key_type=bytes, value_type=bytes, partitions=None, options=table_options(settings)
+)
 """``value|<period>`` -> code volumes and payer + state groups; ``...|claim|<claim key>`` -> where its lines
 are counted; ``value|<period>|<payer>|<state>|<code>`` -> line count and underpaid lines of the code."""
-opportunities = app.Table("adequacy-opportunities", key_type=bytes, value_type=bytes, partitions=None)
+opportunities = app.Table(
+    "adequacy-opportunities", key_type=bytes, value_type=bytes, partitions=None, options=table_options(settings)
+)
 _open: dict[int, dict[str, tuple[str, str, str, float]]] = {}
 """partition -> opportunity id -> (rule, state, specialty_group labels, billed dollars), for the gauges."""
 _gauges: dict[str, Any] = {"stale": False, "assignment": None}

@@ -6,10 +6,12 @@ import faust
 
 from schemas.claims import ClaimContext
 from schemas.dead_letter import DeadLetter
-from services.app import TOPICS, app
+from services.app import TOPICS, app, settings, table_options
 from services.streams import count_in, decode, processing, send_dead_letter
 
-claim_contexts = app.Table("claim-contexts", key_type=bytes, value_type=bytes, partitions=None)
+claim_contexts = app.Table(
+    "claim-contexts", key_type=bytes, value_type=bytes, partitions=None, options=table_options(settings)
+)
 
 
 def context_for(partition_key: str) -> ClaimContext | None:

@@ -27,7 +27,7 @@ from schemas.evaluation import ClaimEvaluation
 from schemas.nsa import CaseAction, ClockTick, NSACase
 from schemas.remittance import RemittanceEvent
 from services import metrics
-from services.app import TOPICS, app, settings
+from services.app import TOPICS, app, settings, table_options
 from services.nsa.cases import (
     InvalidActionError,
     active_deadlines,
@@ -57,7 +57,7 @@ from services.topics import CASES, NSA_CASE_UPDATES
 log = logging.getLogger(__name__)
 OPEN_STATES = {"open", "negotiating"}
 
-nsa_cases = app.Table("nsa-cases", key_type=bytes, value_type=bytes, partitions=None)
+nsa_cases = app.Table("nsa-cases", key_type=bytes, value_type=bytes, partitions=None, options=table_options(settings))
 case_inputs = app.topic(
     CASES.full_name(settings), NSA_CASE_UPDATES.full_name(settings), key_type=bytes, value_type=bytes
 )
