@@ -383,8 +383,8 @@ def censored_percentiles(samples: list[tuple[float, bool]], points=(50, 95, 99))
     return result
 
 
-async def _skip_backlog(worker: WorkerProcess, app_id: str, topic: str, partitions: int) -> None:
-    """Stop the worker, move its group's offsets on ``topic`` to the end, start it again (an idle queue)."""
+async def _skip_backlog(worker: WorkerProcess, app_id: str, topics: list[str], partitions: int) -> None:
+    """Stop the worker, move its group's offsets on ``topics`` to the end, start it again (idle queues)."""
     from kafka import KafkaAdminClient, TopicPartition
     from kafka.admin import OffsetSpec
 
@@ -393,7 +393,8 @@ async def _skip_backlog(worker: WorkerProcess, app_id: str, topic: str, partitio
     def reset() -> None:
         admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP)
         try:
-            specs = {TopicPartition(topic, partition): OffsetSpec.LATEST for partition in range(partitions)}
+            tps = [TopicPartition(topic, partition) for topic in topics for partition in range(partitions)]
+            specs = dict.fromkeys(tps, OffsetSpec.LATEST)
             deadline = time.monotonic() + 60
             while True:
                 answer = admin.reset_group_offsets(app_id, specs)
@@ -512,7 +513,9 @@ async def _drive(
         _log(f"burst: {throughput:.0f} evaluations/s over {span:.1f} s ({len(stamps)}/{burst}, drained: {drained})")
         if not drained:
             _log("the burst is not drained: restarting the worker past the backlog for the latency phases")
-            await _skip_backlog(worker, app_id, remittances, partitions)
+            # the adequacy tracker's internal topic too: its backlog would hold the event loop during the phases
+            observations = f"{prefix}adequacy.observations"
+            await _skip_backlog(worker, app_id, [remittances, observations], partitions)
 
         # steady phases, with a bare consumer of the remittances topic alongside
         bare_ready = asyncio.Event()
