@@ -251,16 +251,36 @@ class Batch:
                 await work()
         await asyncio.gather(*self._deliveries)
         self._deliveries.clear()
+        # The changelog first, then the local store. Faust's ``table[key] = value`` writes the local store at
+        # once and the changelog later: a crash in between left the local store ahead of the changelog, and
+        # as the replayed events found their state in the local store they were skipped, so the changelog
+        # (what a worker that takes the partition over restores) never got it. Now a crash in between leaves
+        # the local store behind: the replayed events are processed again (same output ids) and written.
+        written = []
         for slot, (table, key, value) in self._writes.items():
             # A table write goes to the changelog partition of the event being processed, which Faust reads
             # from its current-event context variable; in a batch that is the event that made the write.
-            _current_event.set(weakref.ref(self._events[slot]))
-            if isinstance(value, _Json):
-                table[key] = value.encode()
-            elif value is not _DELETE:
-                table[key] = value
-            elif key in table:
-                del table[key]
+            event = self._events[slot]
+            _current_event.set(weakref.ref(event))
+            if value is _DELETE:
+                if key not in table:
+                    continue
+                sent = table.send_changelog(table.partition_for_key(key), key, None, value_serializer="raw")
+                written.append((event, table, key, _DELETE))
+            else:
+                value = value.encode() if isinstance(value, _Json) else value
+                sent = table.send_changelog(table.partition_for_key(key), key, value)
+                written.append((event, table, key, value))
+            self._deliveries.append(sent)
+        _current_event.set(None)
+        await asyncio.gather(*self._deliveries)
+        self._deliveries.clear()
+        for event, table, key, value in written:
+            _current_event.set(weakref.ref(event))
+            if value is _DELETE:
+                del table.data[key]
+            else:
+                table.data[key] = value
         _current_event.set(None)
         self._writes.clear()
         self._events.clear()
