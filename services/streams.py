@@ -9,7 +9,7 @@ import hashlib
 import json
 import logging
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -251,43 +251,48 @@ class Batch:
                 await work()
         await asyncio.gather(*self._deliveries)
         self._deliveries.clear()
-        # The changelog first, then the local store. Faust's ``table[key] = value`` writes the local store at
-        # once and the changelog later: a crash in between left the local store ahead of the changelog, and
-        # as the replayed events found their state in the local store they were skipped, so the changelog
-        # (what a worker that takes the partition over restores) never got it. Now a crash in between leaves
-        # the local store behind: the replayed events are processed again (same output ids) and written.
-        written = []
-        for slot, (table, key, value) in self._writes.items():
-            # A table write goes to the changelog partition of the event being processed, which Faust reads
-            # from its current-event context variable; in a batch that is the event that made the write.
-            event = self._events[slot]
-            _current_event.set(weakref.ref(event))
-            if value is _DELETE:
-                if key not in table:
-                    continue
-                sent = table.send_changelog(table.partition_for_key(key), key, None, value_serializer="raw")
-                written.append((event, table, key, _DELETE))
-            else:
-                value = value.encode() if isinstance(value, _Json) else value
-                sent = table.send_changelog(table.partition_for_key(key), key, value)
-                written.append((event, table, key, value))
-            self._deliveries.append(sent)
-        _current_event.set(None)
-        await asyncio.gather(*self._deliveries)
-        self._deliveries.clear()
-        for event, table, key, value in written:
-            _current_event.set(weakref.ref(event))
-            if value is _DELETE:
-                del table.data[key]
-            else:
-                table.data[key] = value
-        _current_event.set(None)
+        await write_tables(
+            (self._events[slot], table, key, value) for slot, (table, key, value) in self._writes.items()
+        )
         self._writes.clear()
         self._events.clear()
         self.scratch.clear()
         for callback in self._callbacks:
             callback()
         self._callbacks.clear()
+
+
+async def write_tables(writes: Iterable[tuple[faust.EventT, Any, Any, Any]]) -> None:
+    """Write table entries (event, table, key, value; value ``_DELETE`` deletes): the changelog first, wait
+    for the broker, then the local store.
+
+    Faust's ``table[key] = value`` writes the local store at once and the changelog later: a crash in between
+    left the local store ahead of the changelog, and as the replayed events found their state in the local
+    store they were skipped, so the changelog (what a worker that takes the partition over restores) never
+    got it. Here a crash in between leaves the local store behind: the replayed events are processed again
+    (same output ids) and written. Each write goes to the changelog partition of its event (Faust reads it
+    from its current-event context variable)."""
+    written = []
+    sent = []
+    for event, table, key, value in writes:
+        _current_event.set(weakref.ref(event))
+        if value is _DELETE:
+            if key not in table:
+                continue
+            sent.append(table.send_changelog(table.partition_for_key(key), key, None, value_serializer="raw"))
+        else:
+            value = value.encode() if isinstance(value, _Json) else value
+            sent.append(table.send_changelog(table.partition_for_key(key), key, value))
+        written.append((event, table, key, value))
+    _current_event.set(None)
+    await asyncio.gather(*sent)
+    for event, table, key, value in written:
+        _current_event.set(weakref.ref(event))
+        if value is _DELETE:
+            del table.data[key]
+        else:
+            table.data[key] = value
+    _current_event.set(None)
 
 
 async def batches(stream: faust.StreamT) -> AsyncIterator[Sequence[faust.EventT]]:

@@ -4,10 +4,10 @@
    case (federal, state or unknown) to ``nsa.case-updates`` keyed by claim key.
 2. ``track_nsa_cases`` keeps the case table keyed by claim key. It reads that topic and the user's
    ``cases`` topic (co-partitioned): new cases, user actions, and clock ticks. On a tick it emits the
-   reminders that are due and records them in the case; both writes are flushed to the broker before the
-   tick's offset can be committed (``services.streams.processing``), so a restart (even on a new state
-   dir: the table comes back from its changelog) never sends a reminder again. Only a crash in the middle
-   of that flush can repeat one (reminder out, changelog write lost), with the same reminder_id.
+   reminders that are due, waits until the broker has them, then records them in the cases (changelog first,
+   then the local store: ``services.streams.write_tables``), all before the tick's offset can be committed,
+   so a restart (even on a new state dir: the table comes back from its changelog) never sends a reminder
+   again. Only a crash between the reminders and the case writes can repeat one, with the same reminder_id.
 3. Every worker's timer sends one tick to each partition of ``nsa.case-updates`` it owns every
    ``CLAIMWATCH_NSA_TICK_INTERVAL_S`` seconds (0 disables it: tests send their own ticks).
 """
@@ -51,6 +51,7 @@ from services.streams import (
     processing,
     send,
     send_dead_letter,
+    write_tables,
 )
 from services.topics import CASES, NSA_CASE_UPDATES
 
@@ -71,9 +72,17 @@ def _stored(raw: bytes | None) -> tuple[int, NSACase] | None:
     return entry["partition"], NSACase.model_validate(entry["case"])
 
 
-def _store(partition: int, case: NSACase) -> None:
-    entry = {"partition": partition, "case": case.model_dump(mode="json")}
-    nsa_cases[case.claim_key.encode("utf-8")] = json.dumps(entry).encode("utf-8")
+async def _store(event: faust.EventT, partition: int, cases: list[NSACase]) -> None:
+    """Write cases to the table, changelog first (services.streams.write_tables)."""
+    await write_tables(
+        (
+            event,
+            nsa_cases,
+            case.claim_key.encode("utf-8"),
+            json.dumps({"partition": partition, "case": case.model_dump(mode="json")}).encode("utf-8"),
+        )
+        for case in cases
+    )
 
 
 async def on_remittance(
@@ -122,7 +131,7 @@ async def _on_case(event: faust.EventT, partition: int) -> None:
     existing = _stored(nsa_cases.get(case.claim_key.encode("utf-8")))
     if existing and existing[1].initial_date <= case.initial_date:
         return  # a later remittance of the same claim does not restart its clock
-    _store(partition, case)
+    await _store(event, partition, [case])
 
 
 async def _on_action(event: faust.EventT, partition: int) -> None:
@@ -135,9 +144,11 @@ async def _on_action(event: faust.EventT, partition: int) -> None:
         await send_dead_letter(dead_letter_for(event, "nsa", "unknown_case", "no NSA case with this claim key"))
         return
     try:
-        _store(partition, apply_action(existing[1], action))
+        updated = apply_action(existing[1], action)
     except InvalidActionError as error:
         await send_dead_letter(dead_letter_for(event, "nsa", "invalid_action", str(error)))
+        return
+    await _store(event, partition, [updated])
 
 
 async def _on_tick(event: faust.EventT, partition: int) -> None:
@@ -147,29 +158,34 @@ async def _on_tick(event: faust.EventT, partition: int) -> None:
         return
     offsets = settings.reminder_offsets()
     counts: Counter = Counter()
+    deliveries = []
+    sent = []
+    changed: list[NSACase] = []
     for raw in list(nsa_cases.values()):
         stored = _stored(raw)
         if stored is None or stored[0] != partition:
             continue
         case = refresh(stored[1], tick.today)
         reminders = due_reminders(case, tick.today, offsets)
-        deliveries = []
         for reminder in reminders:
             deliveries.append(await send("alerts.nsa-deadline", case.claim_key, reminder))
-            metrics.nsa_reminders.labels(
-                deadline=metrics.deadline_label(reminder.deadline_kind),
-                days_before=metrics.days_before_label(reminder.offset),
-            ).inc()
-        await deliver_outputs(deliveries)
+        sent.extend(reminders)
         updated = mark_sent(case, reminders)
         if updated != stored[1]:
-            _store(partition, updated)
+            changed.append(updated)
         if updated.state in OPEN_STATES:
             deadlines = active_deadlines(updated)
             if deadlines:
                 kind, deadline = min(deadlines, key=lambda item: item[1])
                 remaining = business_days_remaining(tick.today, deadline)
                 counts[(updated.classification.category, kind, metrics.days_remaining_bucket(remaining))] += 1
+    await deliver_outputs(deliveries)  # the reminders, then the cases that record them (changelog first)
+    await _store(event, partition, changed)
+    for reminder in sent:
+        metrics.nsa_reminders.labels(
+            deadline=metrics.deadline_label(reminder.deadline_kind),
+            days_before=metrics.days_before_label(reminder.offset),
+        ).inc()
     _gauge_counts[partition] = counts
     _publish_open_cases()
 
