@@ -37,6 +37,18 @@ def broker_reachable(timeout: float = 2.0) -> bool:
         return False
 
 
+def wait_for_total(read, at_least: float, timeout: float, describe) -> float:  # type: ignore[no-untyped-def]
+    """Poll ``read()`` until it reaches ``at_least`` or ``timeout`` seconds pass (then fail with ``describe()``)."""
+    deadline = time.monotonic() + timeout
+    value = read()
+    while value < at_least and time.monotonic() < deadline:
+        time.sleep(0.2)
+        value = read()
+    if value < at_least:
+        raise AssertionError(f"reached {value}, expected >= {at_least}: {describe()}")
+    return value
+
+
 @dataclass
 class Environment:
     """An isolated claimwatch environment on the shared broker: its own topic prefix and app id."""
@@ -217,14 +229,9 @@ class Worker:
         return total
 
     def wait_for_metric(self, name: str, at_least: float, timeout: float = 60.0, **labels: str) -> float:
-        deadline = time.monotonic() + timeout
-        value = self.metric_total(name, **labels)
-        while value < at_least and time.monotonic() < deadline:
-            time.sleep(0.2)
-            value = self.metric_total(name, **labels)
-        if value < at_least:
-            raise AssertionError(f"{name}{labels} reached {value}, expected >= {at_least}: {self.log_tail(20)}")
-        return value
+        return wait_for_total(
+            lambda: self.metric_total(name, **labels), at_least, timeout, lambda: f"{name}{labels}: {self.log_tail(20)}"
+        )
 
     def stop(self, timeout: float = 30.0) -> None:
         if self.process and self.process.poll() is None:

@@ -35,7 +35,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
 
 from tests.integration.remittances import DEMO_REFERENCE
-from tests.integration.support import BOOTSTRAP, PROJECT_ROOT, Environment, Worker, broker_reachable
+from tests.integration.support import BOOTSTRAP, PROJECT_ROOT, Environment, Worker, broker_reachable, wait_for_total
 from tests.integration.test_underpayment_live import (
     assert_alerts_match,
     build_stream,
@@ -446,14 +446,9 @@ class Group:
         return sum(worker.metric_total(name, **labels) for worker in self.workers)
 
     def wait_for_metric(self, name: str, at_least: float, timeout: float = 60.0, **labels: str) -> float:
-        deadline = time.monotonic() + timeout
-        value = self.metric_total(name, **labels)
-        while value < at_least and time.monotonic() < deadline:
-            time.sleep(0.2)
-            value = self.metric_total(name, **labels)
-        if value < at_least:
-            raise AssertionError(f"{name}{labels} reached {value} over the group, expected >= {at_least}")
-        return value
+        return wait_for_total(
+            lambda: self.metric_total(name, **labels), at_least, timeout, lambda: f"{name}{labels} over the group"
+        )
 
 
 def assignment(environment: Environment) -> dict[str, set[tuple[str, int]]]:
