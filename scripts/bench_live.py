@@ -167,11 +167,14 @@ class WorkerProcess:
     def start(self, wait: float = 120.0) -> None:
         log = self.log_path.open("a")
         command = [CLAIMWATCH, "worker"]
-        if self.profile is not None:  # pyinstrument around the worker; the report is written when it stops
+        if self.profile is not None:  # a profiler around the worker; the report is written when it stops
             self.runs += 1
-            renderer = "pstats" if self.profile.suffix == ".pstats" else "text"
             output = self.profile if self.runs == 1 else self.profile.with_stem(f"{self.profile.stem}-{self.runs}")
-            command = [sys.executable, "-m", "pyinstrument", "-r", renderer, "-o", str(output), *command]
+            if self.profile.suffix == ".cprof":  # cProfile: exact call counts, slower worker
+                command = [sys.executable, "-m", "cProfile", "-o", str(output), CLAIMWATCH, "worker"]
+            else:  # pyinstrument: sampling
+                renderer = "pstats" if self.profile.suffix == ".pstats" else "text"
+                command = [sys.executable, "-m", "pyinstrument", "-r", renderer, "-o", str(output), *command]
         self.process = subprocess.Popen(
             command, env=self.env, cwd=PROJECT, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -699,7 +702,10 @@ def main(argv: list[str] | None = None) -> int:
     options.add_argument("--partitions", type=int, default=4)
     options.add_argument("--keep-topics", action="store_true")
     options.add_argument(
-        "--profile-worker", type=Path, metavar="FILE", help="run the worker under pyinstrument (FILE.pstats: pstats)"
+        "--profile-worker",
+        type=Path,
+        metavar="FILE",
+        help="run the worker under pyinstrument (FILE.pstats: pstats) or cProfile (FILE.cprof)",
     )
     options.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = options.parse_args(argv)
