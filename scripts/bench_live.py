@@ -2,7 +2,7 @@
 """The live path on the real broker: a ``claimwatch worker`` subprocess beside a bare aiokafka consumer.
 
     CLAIMWATCH_BOOTSTRAP_SERVERS=127.0.0.1:19092 python scripts/bench_live.py [--burst 50000] [--rate 1000]
-        [--duration 20] [--base-claims 3000] [--partitions 4] [--keep-topics] [--json]
+        [--duration 20] [--base-claims 3000] [--partitions 4] [--workers 1] [--keep-topics] [--json]
 
 What it does, in one run, on a fresh topic prefix and consumer group (``bench-<random>``):
 
@@ -13,19 +13,23 @@ What it does, in one run, on a fresh topic prefix and consumer group (``bench-<r
    of payers, codes, reversals, corrections and secondary payments is the simulator's; copies keep CLP01 and
    so share their original's claim context. Values are serialized before any timing starts.
 2. ``claimwatch topics create`` and ``claimwatch reference load`` (the simulator's reference), then a
-   ``claimwatch worker`` with its own state dir and web port; every claim context is published to the
-   claims topic first, and the worker is given time to hold them all (claims precede their remittances).
+   ``claimwatch worker`` (``--workers`` of them in one consumer group, which split the partitions) with its
+   own state dir and web port; every claim context is published to the claims topic first, and the worker
+   is given time to hold them all (claims precede their remittances).
 3. Burst: ``--burst`` remittance events are produced as fast as aiokafka can, and a consumer of the
    evaluations topic counts the evaluations. Worker throughput = evaluations / (time of the last
    evaluation - time of the first), from the broker timestamps (CreateTime, set by the worker's producer).
-4. Steady rate: once the burst is drained, events are published at ``--rate`` per second for ``--duration``
-   seconds, each stamped with ``ingested_at`` just before it is sent. Latency = arrival of its evaluation
-   at the consumer - ``ingested_at`` (end to end: producer, broker, worker, broker, consumer). A bare
-   consumer of the remittances topic measures the same for the transport alone in the same seconds.
+4. Steady rate: once the burst is drained and the workers have worked off the adequacy tracker's topic
+   too (at most a minute, else they are restarted past what is left; the same before each phase), events
+   are published at ``--rate`` per second for ``--duration`` seconds, each stamped with ``ingested_at``
+   just before it is sent. Latency = arrival of its evaluation at the consumer - ``ingested_at`` (end to
+   end: producer, broker, worker, broker, consumer). A bare consumer of the remittances topic measures the
+   same for the transport alone in the same seconds.
 5. Bare consumer: an aiokafka consumer reads the whole remittances topic from the beginning and only
    decodes every value with ``json.loads``; its messages/s is the ceiling the worker is compared with
    (ratio = worker / bare).
-6. Peak RSS of the worker: VmHWM from /proc (and the largest VmRSS sampled every 0.5 s).
+6. Peak RSS of the worker: VmHWM from /proc (and the largest VmRSS sampled every 0.5 s); with several
+   workers, the largest of them.
 
 Topics of the run are deleted at the end (``--keep-topics`` keeps them). Only the worker started here is
 stopped. Needs the broker at CLAIMWATCH_BOOTSTRAP_SERVERS (default 127.0.0.1:9092).
@@ -266,6 +270,68 @@ class WorkerProcess:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
+class WorkerGroup:
+    """``count`` workers in one consumer group (the partitions are split between them), driven as one: started
+    and stopped together, metrics summed, the largest peak RSS. The profiler, when asked for, runs around
+    the first one."""
+
+    def __init__(self, env: dict[str, str], root: Path, count: int = 1, profile: Path | None = None):
+        if count < 1:
+            raise ValueError("a worker group needs at least one worker")
+        self.members = []
+        for index in range(count):
+            folder = root / f"worker-{index}"
+            folder.mkdir(parents=True, exist_ok=True)
+            self.members.append(WorkerProcess(env, folder, profile if index == 0 else None))
+
+    @property
+    def pids(self) -> list[int]:
+        return [member.process.pid for member in self.members if member.process is not None]
+
+    def start(self) -> None:
+        for member in self.members:
+            member.start()
+
+    def stop(self) -> None:
+        for member in self.members:
+            member.stop()
+
+    def exited(self) -> str | None:
+        """The log tail of a worker that exited, None while all of them run."""
+        for member in self.members:
+            if member.process is not None and member.process.poll() is not None:
+                return member.log_tail()
+        return None
+
+    def metric_total(self, name: str, **labels: str) -> float:
+        return sum(member.metric_total(name, **labels) for member in self.members)
+
+    def wait_for_metric(self, name: str, at_least: float, timeout: float, **labels: str) -> float:
+        deadline = time.monotonic() + timeout
+        value = 0.0
+        while time.monotonic() < deadline:
+            try:
+                value = self.metric_total(name, **labels)
+            except OSError:
+                value = 0.0
+            if value >= at_least:
+                return value
+            failed = self.exited()
+            if failed is not None:
+                raise RuntimeError(f"worker exited: {failed}")
+            time.sleep(0.3)
+        raise RuntimeError(f"{name}{labels} reached {value}, expected >= {at_least}: {self.log_tail(20)}")
+
+    def peak_rss(self) -> int:
+        return max(member.peak_rss() for member in self.members)
+
+    def log_text(self) -> str:
+        return "\n".join(member.log_path.read_text(errors="replace") for member in self.members)
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(member.log_tail(lines) for member in self.members)
+
+
 # ----------------------------------------------------------------------------------------------------
 # Kafka side (aiokafka)
 
@@ -386,8 +452,8 @@ def censored_percentiles(samples: list[tuple[float, bool]], points=(50, 95, 99))
     return result
 
 
-async def _skip_backlog(worker: WorkerProcess, app_id: str, topics: list[str], partitions: int) -> None:
-    """Stop the worker, move its group's offsets on ``topics`` to the end, start it again (idle queues)."""
+async def _skip_backlog(worker: WorkerGroup, app_id: str, topics: list[str], partitions: int) -> None:
+    """Stop the workers, move their group's offsets on ``topics`` to the end, start them again (idle queues)."""
     from kafka import KafkaAdminClient, TopicPartition
     from kafka.admin import OffsetSpec
 
@@ -412,6 +478,38 @@ async def _skip_backlog(worker: WorkerProcess, app_id: str, topics: list[str], p
 
     await asyncio.to_thread(reset)
     await asyncio.to_thread(worker.start)
+
+
+def _backlog(app_id: str, topics: list[str], partitions: int) -> int:
+    """Messages of ``topics`` past the group's committed offsets (what the workers still have to process)."""
+    from kafka import KafkaAdminClient, TopicPartition
+    from kafka.admin import OffsetSpec
+
+    admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    try:
+        tps = [TopicPartition(topic, partition) for topic in topics for partition in range(partitions)]
+        ends = admin.list_partition_offsets(dict.fromkeys(tps, OffsetSpec.LATEST))
+        committed = admin.list_group_offsets({app_id: tps}).get(app_id, {})
+        total = 0
+        for tp in tps:
+            done = committed.get(tp)
+            total += max(ends[tp].offset - (done.offset if done is not None and done.offset >= 0 else 0), 0)
+        return total
+    finally:
+        admin.close()
+
+
+async def _settle(worker: WorkerGroup, app_id: str, topics: list[str], partitions: int, wait: float) -> None:
+    """Start a latency phase from idle queues: wait up to ``wait`` seconds for the workers to work off what
+    is left on ``topics`` (the adequacy tracker often trails the evaluations), else skip past it."""
+    deadline = time.monotonic() + wait
+    left = await asyncio.to_thread(_backlog, app_id, topics, partitions)
+    while left and time.monotonic() < deadline:
+        await asyncio.sleep(1.0)
+        left = await asyncio.to_thread(_backlog, app_id, topics, partitions)
+    if left:
+        _log(f"{left} messages still to process after {wait:g} s: restarting the worker past them")
+        await _skip_backlog(worker, app_id, topics, partitions)
 
 
 async def _steady(producer, topic: str, records, rate: float, grace: float, evaluations: Arrivals, bare: Arrivals):
@@ -451,8 +549,8 @@ async def _steady(producer, topic: str, records, rate: float, grace: float, eval
 
 
 async def _drive(
-    app_id: str, workload: Workload, worker: WorkerProcess, *, burst: int, rate: float, duration: float,
-    burst_window: float, grace: float, partitions: int,
+    app_id: str, workload: Workload, worker: WorkerGroup, *, burst: int, rate: float, duration: float,
+    burst_window: float, grace: float, partitions: int, settle: float = 60.0,
 ) -> dict:  # fmt: skip
     from aiokafka import AIOKafkaProducer
 
@@ -496,8 +594,9 @@ async def _drive(
             if time.monotonic() >= next_report[0]:
                 _log(f"  {evaluations.count}/{burst} evaluations")
                 next_report[0] += 10
-            if worker.process.poll() is not None:
-                raise RuntimeError(f"worker exited: {worker.log_tail()}")
+            failed = worker.exited()
+            if failed is not None:
+                raise RuntimeError(f"worker exited: {failed}")
             return evaluations.count >= burst
 
         drained = await _wait_until(burst_done, timeout=burst_window)
@@ -514,11 +613,13 @@ async def _drive(
             "window_seconds": burst_window,
         }
         _log(f"burst: {throughput:.0f} evaluations/s over {span:.1f} s ({len(stamps)}/{burst}, drained: {drained})")
+        # the adequacy tracker's internal topic too: its backlog would hold the event loop during the phases
+        queues = [remittances, f"{prefix}adequacy.observations"]
         if not drained:
             _log("the burst is not drained: restarting the worker past the backlog for the latency phases")
-            # the adequacy tracker's internal topic too: its backlog would hold the event loop during the phases
-            observations = f"{prefix}adequacy.observations"
-            await _skip_backlog(worker, app_id, [remittances, observations], partitions)
+            await _skip_backlog(worker, app_id, queues, partitions)
+        else:
+            await _settle(worker, app_id, queues, partitions, settle)
 
         # steady phases, with a bare consumer of the remittances topic alongside
         bare_ready = asyncio.Event()
@@ -535,6 +636,8 @@ async def _drive(
             count = max(1, int(phase_rate * duration))
             records = workload.events[offset : offset + count]
             offset += count
+            if result["steady"]:  # the previous phase may have left a backlog (a rate the worker cannot keep)
+                await _settle(worker, app_id, queues, partitions, settle)
             _log(f"steady: {len(records)} remittances at {phase_rate:g}/s")
             phase = await _steady(producer, remittances, records, phase_rate, grace, evaluations, bare)
             result["steady"].append(phase)
@@ -587,6 +690,7 @@ def run_live(
     grace: float = 20.0,
     keep_topics: bool = False,
     profile: Path | None = None,
+    workers: int = 1,
 ) -> dict:
     """The whole live measurement (see the module docstring); returns the figures."""
     app_id = f"bench-{uuid.uuid4().hex[:10]}"
@@ -623,11 +727,11 @@ def run_live(
         try:
             claimwatch("topics", "create")
             claimwatch("reference", "load", str(reference))
-            worker = WorkerProcess(env, root, profile)
+            worker = WorkerGroup(env, root, workers, profile)
             try:
                 started = time.perf_counter()
                 worker.start()
-                _log(f"worker ready in {time.perf_counter() - started:.1f} s (pid {worker.process.pid})")
+                _log(f"{workers} worker(s) ready in {time.perf_counter() - started:.1f} s (pids {worker.pids})")
                 result = asyncio.run(
                     _drive(
                         app_id, workload, worker, burst=burst, rate=rate, duration=duration,
@@ -638,7 +742,7 @@ def run_live(
                 result["worker_dead_letters"] = worker.metric_total("claimwatch_dead_letters_total")
             finally:
                 worker.stop()
-            log_text = worker.log_path.read_text(errors="replace")
+            log_text = worker.log_text()
             if "Traceback" in log_text:
                 kept = PROJECT / "bench-out" / f"worker-{app_id}.log"
                 kept.parent.mkdir(exist_ok=True)
@@ -661,6 +765,7 @@ def run_live(
     result.update(
         app_id=app_id,
         partitions=partitions,
+        workers=workers,
         workload={
             "events": len(workload.events),
             "contexts": len(workload.contexts),
@@ -676,7 +781,8 @@ def run_live(
 def summary_lines(result: dict) -> list[str]:
     burst, bare = result["burst"], result["bare"]
     lines = [
-        f"worker burst: {burst['claims_per_s']:.0f} claims/s ({burst['evaluated']}/{burst['events']} evaluated, "
+        f"{result['workers']} worker(s) burst: {burst['claims_per_s']:.0f} claims/s "
+        f"({burst['evaluated']}/{burst['events']} evaluated, "
         f"drained: {burst['drained']})",
         f"bare aiokafka json consumer: {bare['messages_per_s']:.0f} msg/s; ratio {result['ratio']:.4f}",
     ]
@@ -700,6 +806,7 @@ def main(argv: list[str] | None = None) -> int:
     options.add_argument("--grace", type=float, default=20.0, help="wait for evaluations after a steady phase")
     options.add_argument("--base-claims", type=int, default=3000, help="claims simulated before replication")
     options.add_argument("--partitions", type=int, default=4)
+    options.add_argument("--workers", type=int, default=1, help="worker processes in the consumer group")
     options.add_argument("--keep-topics", action="store_true")
     options.add_argument(
         "--profile-worker",
@@ -712,6 +819,7 @@ def main(argv: list[str] | None = None) -> int:
     result = run_live(
         args.burst, args.rate, args.duration, base_claims=args.base_claims, partitions=args.partitions,
         burst_window=args.burst_window, grace=args.grace, keep_topics=args.keep_topics, profile=args.profile_worker,
+        workers=args.workers,
     )  # fmt: skip
     if args.json:
         print(json.dumps(result, indent=2, default=str))

@@ -172,7 +172,7 @@ class Batch:
             if layer is not None and (id(table), key) in layer:
                 value = layer[(id(table), key)][2]
                 return None if value is _DELETE else value
-        return table.get(key)
+        return read_table(table, key)
 
     def set(self, table: Any, key: Any, value: Any) -> None:
         self._layer()[(id(table), key)] = (table, key, value)
@@ -260,6 +260,16 @@ class Batch:
         for callback in self._callbacks:
             callback()
         self._callbacks.clear()
+
+
+def read_table(table: Any, key: Any) -> Any:
+    """The stored value of ``key``, None when absent: one store lookup. ``table.get`` (a Faust Table's
+    mapping ``__getitem__``) asks the store whether the key exists and then reads it, two RocksDB lookups, and
+    for a table with a default it writes that default."""
+    try:
+        return table.data[key]
+    except KeyError:
+        return None
 
 
 async def write_tables(writes: Iterable[tuple[faust.EventT, Any, Any, Any]]) -> None:

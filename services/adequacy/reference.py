@@ -20,6 +20,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from importlib import resources
+from typing import NamedTuple
 
 from services.adequacy.geography import (
     STATE_BY_FIPS,
@@ -362,6 +363,19 @@ def _product_matches(row_product: str | None, product: str | None) -> bool:
     return row_product is None or product is None or row_product == product
 
 
+NEAREST_MEMO_LIMIT = 100_000
+"""Origins remembered by Directory.nearest_location before the memo starts over (bounds its memory)."""
+
+
+class NearestLocation(NamedTuple):
+    locations: int
+    """In-network locations of the payer, specialty and product."""
+    unlocated: int
+    """Of those, the ones whose ZIP the geography does not know."""
+    nearest: tuple[float, str] | None
+    """Miles and ZIP of the nearest located one; None when none is located."""
+
+
 @dataclass
 class Directory:
     """The payers' in-network providers: locations (one row per provider location) and/or county counts."""
@@ -381,6 +395,7 @@ class Directory:
         self._products: dict[str, set[str | None]] = defaultdict(set)
         for row in [*self.locations, *self.counts]:
             self._products[row.payer_id].add(row.product_type)
+        self._nearest: dict[tuple[str, str, str | None, str], NearestLocation] = {}
 
     @property
     def payers(self) -> frozenset[str]:
@@ -404,6 +419,32 @@ class Directory:
             for location in self._locations.get((payer_id, specialty), ())
             if _product_matches(location.product_type, product)
         ]
+
+    def nearest_location(
+        self, payer_id: str, specialty: str, product: str | None, origin: ZipLocation, geography: Geography
+    ) -> NearestLocation:
+        """The in-network location of the specialty nearest to ``origin`` (straight line). Remembered per
+        payer, specialty, product and origin ZIP: a loaded directory does not change, and the live worker
+        would otherwise measure the distance to every location of the payer for every claim."""
+        key = (payer_id, specialty, product, origin.zip)
+        found = self._nearest.get(key)
+        if found is None:
+            locations = self.locations_for(payer_id, specialty, product)
+            nearest: tuple[float, str] | None = None
+            unlocated = 0
+            for location in locations:
+                provider = geography.locate(location.provider_zip)
+                if provider is None:
+                    unlocated += 1
+                    continue
+                miles = origin.miles_to(provider)
+                if nearest is None or miles < nearest[0]:
+                    nearest = (miles, location.provider_zip)
+            found = NearestLocation(len(locations), unlocated, nearest)
+            if len(self._nearest) >= NEAREST_MEMO_LIMIT:
+                self._nearest.clear()
+            self._nearest[key] = found
+        return found
 
     def county_count(
         self, payer_id: str, specialty: str, product: str | None, county_fips: str, geography: Geography

@@ -475,22 +475,13 @@ def check_distance(facts: ClaimFacts, reference: NetworkReference, config: Adequ
         return GapCheck(
             rule, False, note=f"no max-miles standard for {specialty} in a {county_type.county_type} county"
         )
-    locations = reference.directory.locations_for(facts.payer_id, specialty, facts.product_type)
+    locations, unlocated, nearest = reference.directory.nearest_location(
+        facts.payer_id, specialty, facts.product_type, patient, reference.geography
+    )
     if not locations and reference.directory.has_counts(facts.payer_id, specialty):
         return GapCheck(
             rule, False, note="the directory has county counts, not locations, for this payer and specialty"
         )
-
-    nearest: tuple[float, str] | None = None
-    unlocated = 0
-    for location in locations:
-        provider = reference.geography.locate(location.provider_zip)
-        if provider is None:
-            unlocated += 1
-            continue
-        miles = patient.miles_to(provider)
-        if nearest is None or miles < nearest[0]:
-            nearest = (miles, location.provider_zip)
     if locations and nearest is None:
         return GapCheck(rule, False, note="no in-network provider ZIP of the directory could be located")
     max_miles = float(standard.max_miles)  # float ok: miles
@@ -509,7 +500,7 @@ def check_distance(facts: ClaimFacts, reference: NetworkReference, config: Adequ
         "nearest_miles_min": nearest_miles,
         "nearest_miles_max": nearest_miles,
         "excess_miles_max": round_miles(nearest_miles - max_miles) if nearest_miles is not None else None,
-        "in_network_locations_considered": len(locations) - unlocated,
+        "in_network_locations_considered": locations - unlocated,
         "unlocated_provider_zips": unlocated,
         "no_in_network_location": nearest is None,
         "distance_method": DISTANCE_METHOD,

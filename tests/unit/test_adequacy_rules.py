@@ -83,6 +83,28 @@ def test_distance_exactly_at_the_standard_is_no_gap_and_a_tenth_beyond_is() -> N
     assert "distance_gap" in rules_of(beyond)
 
 
+def test_nearest_location_is_remembered_per_origin_and_equals_a_fresh_search(monkeypatch) -> None:
+    import services.adequacy.reference as network
+
+    directory_csv = LOCATIONS + "PAYER1,,cardiology,91001\nPAYER1,,cardiology,91002\nPAYER1,HMO,cardiology,91004\n"
+    ref = reference(directory_csv)
+    origin = ref.geography.locate("90001")
+    first = ref.directory.nearest_location("PAYER1", "cardiology", "PPO", origin, ref.geography)
+    assert first.locations == 2 and first.unlocated == 0 and first.nearest[1] == "91001"
+    assert first.nearest[0] == pytest.approx(34.5, abs=0.05)
+    # remembered: the same object, whatever the geography says now
+    assert ref.directory.nearest_location("PAYER1", "cardiology", "PPO", origin, None) is first
+    # another product is another search (HMO also has the 91004 row)
+    hmo = ref.directory.nearest_location("PAYER1", "cardiology", "HMO", origin, ref.geography)
+    assert hmo.locations == 3
+    fresh = reference(directory_csv)
+    assert fresh.directory.nearest_location("PAYER1", "cardiology", "HMO", origin, fresh.geography) == hmo
+    # bounded: the memo starts over at its limit
+    monkeypatch.setattr(network, "NEAREST_MEMO_LIMIT", 2)
+    ref.directory.nearest_location("PAYER1", "cardiology", None, origin, ref.geography)
+    assert len(ref.directory._nearest) == 1
+
+
 def test_rural_county_type_uses_the_rural_standard() -> None:
     # 90002 is rural by county override (40003): cardiology rural = 60 miles; 91001 is 0.5 deg N, 1 deg W.
     ctx = context(patient_zip="90002")
