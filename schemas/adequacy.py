@@ -187,12 +187,16 @@ class ObservedLine(Model):
 
 
 class ValueObservation(Model):
-    """Internal: the evaluated lines of one remittance that fall in one dedup period, keyed ``value|<period
-    start>`` so that one partition sees the whole period (the group's top codes are ranked over all payers)."""
+    """Internal: the evaluated lines that fall in one dedup period, of the remittances of one batch of the
+    remittances agent (one message per period and batch, not per claim), keyed ``value|<period start>`` so
+    that one partition sees the whole period (the group's top codes are ranked over all payers)."""
 
     schema_version: int = SCHEMA_VERSION
     event_type: Literal["value_observation"] = "value_observation"
-    event_id: str = Field(description="RemittanceEvent.event_id observed.")
+    event_id: str = Field(
+        description="RemittanceEvent.event_id of the last remittance whose lines are included (a line without a "
+        "claim key carries its own remittance's event id as claim key)."
+    )
     period_start: dt.date
     period_end: dt.date
     lines: list[ObservedLine]

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import faust
 from faust.streams import _current_event
+from faust.types import TP
 from pydantic import BaseModel, ValidationError
 
 from schemas.dead_letter import DeadLetter, DeadLetterLocation
@@ -82,11 +83,16 @@ async def send_dead_letter(letter: DeadLetter) -> None:
 
 
 async def send(topic_name: str, key: str, value: BaseModel | dict[str, Any]) -> Awaitable[Any]:
-    """Send a message; returns the future of its delivery (see deliver_outputs)."""
+    """Send a message; returns the future of its delivery (see deliver_outputs).
+
+    The message goes to the app's producer directly (the key and value are bytes already): Faust's
+    ``Topic.send`` wraps each message in a pending-message object, a callback and a sensor call on the way
+    to the same producer, which cost the live worker about as much as serialising the message."""
     payload = (value.model_dump_json() if isinstance(value, BaseModel) else json.dumps(value)).encode("utf-8")
-    topic = TOPICS[topic_name]
-    delivery = await topic.send(key=key.encode("utf-8"), value=payload)
-    metrics.events_out.labels(topic=metrics.topic_label(topic.get_topic_name())).inc()
+    name = TOPICS[topic_name].get_topic_name()
+    producer = await app.maybe_start_producer()
+    delivery = await producer.send(name, key.encode("utf-8"), payload, partition=None, timestamp=None, headers=None)
+    metrics.events_out.labels(topic=metrics.topic_label(name)).inc()
     return delivery
 
 
@@ -280,22 +286,37 @@ async def write_tables(writes: Iterable[tuple[faust.EventT, Any, Any, Any]]) -> 
     left the local store ahead of the changelog, and as the replayed events found their state in the local
     store they were skipped, so the changelog (what a worker that takes the partition over restores) never
     got it. Here a crash in between leaves the local store behind: the replayed events are processed again
-    (same output ids) and written. Each write goes to the changelog partition of its event (Faust reads it
-    from its current-event context variable)."""
+    (same output ids) and written. Each write goes to the changelog partition of its event, as Faust's own
+    writes do; the messages go to the producer directly (see ``send``), and once the broker has them the
+    store records the newest changelog offset per partition, which is what Faust's changelog callback does
+    (recovery starts reading the changelog after it)."""
+    producer = await app.maybe_start_producer()
+    serializers = app.serializers
     written = []
     sent = []
     for event, table, key, value in writes:
-        _current_event.set(weakref.ref(event))
         if value is _DELETE:
-            if key not in table:
+            _current_event.set(weakref.ref(event))
+            present = key in table
+            _current_event.set(None)
+            if not present:
                 continue
-            sent.append(table.send_changelog(table.partition_for_key(key), key, None, value_serializer="raw"))
+            payload = None
         else:
             value = value.encode() if isinstance(value, _Json) else value
-            sent.append(table.send_changelog(table.partition_for_key(key), key, value))
+            payload = serializers.dumps_value(table.value_type, value, serializer=table.value_serializer)
+        key_bytes = serializers.dumps_key(table.key_type, key, serializer=table.key_serializer)
+        topic = table.changelog_topic.get_topic_name()
+        partition = event.message.partition
+        sent.append(
+            (table, await producer.send(topic, key_bytes, payload, partition=partition, timestamp=None, headers=None))
+        )
         written.append((event, table, key, value))
-    _current_event.set(None)
-    await asyncio.gather(*sent)
+    newest: dict[tuple[int, TP], tuple[Any, int]] = {}
+    for (table, _), metadata in zip(sent, await asyncio.gather(*(delivery for _, delivery in sent)), strict=True):
+        tp = TP(metadata.topic, metadata.partition)
+        if metadata.offset > newest.get((id(table), tp), (None, -1))[1]:
+            newest[(id(table), tp)] = (table, metadata.offset)
     for event, table, key, value in written:
         _current_event.set(weakref.ref(event))
         if value is _DELETE:
@@ -303,6 +324,8 @@ async def write_tables(writes: Iterable[tuple[faust.EventT, Any, Any, Any]]) -> 
         else:
             table.data[key] = value
     _current_event.set(None)
+    for (_, tp), (table, offset) in newest.items():
+        table.data.set_persisted_offset(tp, offset)
 
 
 async def batches(stream: faust.StreamT) -> AsyncIterator[Sequence[faust.EventT]]:

@@ -11,7 +11,8 @@ The same core as ``claimwatch opportunities`` (services/adequacy/rules.py), in t
    forwards to the internal topic ``adequacy.observations``:
    - an AdequacyObservation keyed by the recurrence key ``payer|specialty|region``: the claim (without the
      patient's ZIP) and its claim-level opportunities;
-   - a ValueObservation per dedup period keyed ``value|<period start>``: the evaluated lines.
+   - a ValueObservation per dedup period keyed ``value|<period start>``: the evaluated lines, those of a
+     whole batch of remittances in one message (sent when the batch commits).
 2. ``track_opportunities`` reads that topic (one partition holds a key's whole history) and keeps:
    - ``adequacy-oon-claims``: a Faust windowed table holding, per recurrence key and 1-day window of claim
      dates, the distinct OON claims of that day: the panes of the 90-day windows hopping by one day (below);
@@ -237,13 +238,27 @@ def evaluation_totals(evaluation: ClaimEvaluation) -> tuple[Decimal | None, Deci
 
 
 async def _forward_lines(batch: Batch, remittance: RemittanceEvent, evaluation: ClaimEvaluation) -> None:
-    by_period: dict[tuple[dt.date, dt.date], list[ObservedLine]] = {}
+    """Queue the evaluated lines for the value rule, by dedup period: one ValueObservation per period and
+    batch is sent when the batch commits (``_send_lines``), so the tracker gets one message for the lines
+    of hundreds of claims under load rather than one per claim."""
     for outcome in line_outcomes_from_evaluation(evaluation):
+        fields = _fields(outcome)
+        if fields["claim_key"] is None:
+            fields["claim_key"] = remittance.event_id  # what identifies the line across messages
         period = period_bounds(outcome.service_date, CONFIG.period)
-        by_period.setdefault(period, []).append(ObservedLine.model_validate(_fields(outcome)))
-    for (start, end), lines in sorted(by_period.items()):
-        observation = ValueObservation(event_id=remittance.event_id, period_start=start, period_end=end, lines=lines)
-        await batch.send(ADEQUACY_OBSERVATIONS.name, f"value|{start.isoformat()}", observation)
+        pending = batch.scratch.setdefault(("value-lines", period), {"lines": []})
+        pending["lines"].append(ObservedLine.model_validate(fields))
+        pending["event_id"] = remittance.event_id
+        batch.defer(("value-lines", period), batch.current_event, lambda period=period: _send_lines(batch, period))
+
+
+async def _send_lines(batch: Batch, period: tuple[dt.date, dt.date]) -> None:
+    pending = batch.scratch.pop(("value-lines", period))
+    start, end = period
+    observation = ValueObservation(
+        event_id=pending["event_id"], period_start=start, period_end=end, lines=pending["lines"]
+    )
+    await batch.send(ADEQUACY_OBSERVATIONS.name, f"value|{start.isoformat()}", observation)
 
 
 def _fields(flat: Any) -> dict[str, Any]:
