@@ -11,9 +11,10 @@
 3. Live path (``scripts/bench_live.py``) on the real broker at CLAIMWATCH_BOOTSTRAP_SERVERS: a burst of
    remittances through a real ``claimwatch worker`` (claims/s from the first to the last evaluation) beside
    a bare aiokafka consumer that only json-decodes the same topic (ratio = worker / bare), then the
-   remittance-to-evaluation latency p50/p95/p99 at a steady rate, and the worker's peak RSS.
+   remittance-to-evaluation latency p50/p95/p99 at a steady rate, and the worker's peak RSS; then the same
+   burst through two workers in one consumer group.
 
-``--quick`` scales everything down (smoke run, about a minute); the full run stays under about 6 minutes on
+``--quick`` scales everything down (smoke run, about two minutes); the full run takes about 10 minutes on
 a 2-core machine. BENCHMARKS.md is overwritten with the latest table, the date and the command.
 """
 
@@ -49,6 +50,7 @@ FULL = {
     "duration": 20.0,
     "burst_window": 90.0,
     "grace": 20.0,
+    "scaling_workers": 2,
 }
 QUICK = {
     "parse_claims": 2_000,
@@ -59,6 +61,7 @@ QUICK = {
     "duration": 5.0,
     "burst_window": 30.0,
     "grace": 10.0,
+    "scaling_workers": 2,
 }
 
 
@@ -212,6 +215,26 @@ def table_rows(results: dict) -> list[tuple[str, str, str, str]]:
             )
         )
     rows.append(("Worker peak RSS", f"{live['worker_peak_rss_bytes'] / 2**20:,.0f} MiB (VmHWM)", "", ""))
+    scaling = results.get("live_scaling")
+    if scaling is not None:
+        if "error" in scaling:
+            rows.append(("Live worker throughput, several workers", f"failed: {scaling['error']}", "", ""))
+        else:
+            burst = scaling["burst"]
+            drained = (
+                "all evaluated"
+                if burst["drained"]
+                else f"{burst['evaluated']:,} evaluated in the {burst['window_seconds']:.0f} s window, not drained"
+            )
+            rows.append(
+                (
+                    f"Live throughput, {scaling['workers']} workers in one group: the same burst",
+                    f"{_n(burst['claims_per_s'])} claims/s ({drained}); peak RSS "
+                    f"{scaling['worker_peak_rss_bytes'] / 2**20:,.0f} MiB each at most",
+                    f"bare aiokafka consumer: {_n(scaling['bare']['messages_per_s'])} msg/s",
+                    f"{scaling['ratio']:.3f}",
+                )
+            )
     return rows
 
 
@@ -252,15 +275,18 @@ NOTES = """\
   a `claimwatch worker` subprocess; every claim context is published and held by the worker before any
   remittance. Burst: the events are produced as fast as aiokafka goes; worker throughput = evaluations /
   (broker timestamp of the last evaluation - of the first), over the burst or the window. When the worker
-  does not drain the burst in the window, it is stopped, its group's offsets on the remittances topic are
-  moved to the end and it is started again, so that the latency phases start from an idle queue. Latency:
+  does not drain the burst in the window, it is stopped, its group's offsets on the remittances topic and
+  the adequacy tracker's internal topic are moved to the end and it is started again; when it drained the
+  burst it gets up to a minute to work off the tracker's topic (the tracker trails the evaluations): the
+  latency phases start from idle queues, and so does each phase after the first. Latency:
   events are stamped `ingested_at` just before they are sent at the steady rate; latency = arrival of the
   evaluation (by event id) at a consumer of the evaluations topic - `ingested_at`. When the worker cannot
   keep up with the requested rate, a phase at half its measured throughput comes first, and evaluations
   still missing at the end of the grace period count as lower bounds (">"). The bare consumer figures come
   from an aiokafka consumer of the same remittances topic in the same run (latency: during the same
   seconds; throughput: the whole topic from the beginning after the worker stopped). Peak RSS: VmHWM of
-  the worker process from /proc (largest of its runs).
+  the worker process from /proc (largest of its runs). Then the same burst through two workers in one
+  consumer group (`--workers 2`: they split the 4 partitions; burst only, no latency phases).
 * Everything shares the machine with the broker (and with whatever else runs on it): figures move by
   +-20 % between runs on a busy 2-core machine.
 """
@@ -316,6 +342,15 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as error:  # the other figures still go to the table
             _log(f"live path failed: {type(error).__name__}: {error}")
             results["live"] = {"error": f"{type(error).__name__}: {str(error)[:300]}"}
+        workers = plan["scaling_workers"]
+        _log(f"live path, the same burst through {workers} workers in one group")
+        try:
+            results["live_scaling"] = bench_live.run_live(
+                plan["burst"], plan["rate"], 0.0, burst_window=plan["burst_window"], workers=workers
+            )
+        except Exception as error:
+            _log(f"live path with {workers} workers failed: {type(error).__name__}: {error}")
+            results["live_scaling"] = {"error": f"{type(error).__name__}: {str(error)[:300]}"}
     results["seconds"] = time.perf_counter() - started
     print(render(results))
     if args.json:
@@ -323,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_write:
         write_markdown(args.output, results, command)
         _log(f"wrote {args.output}")
-    return 1 if "error" in results.get("live", {}) else 0
+    return 1 if "error" in results.get("live", {}) or "error" in results.get("live_scaling", {}) else 0
 
 
 if __name__ == "__main__":

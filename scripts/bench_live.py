@@ -613,6 +613,9 @@ async def _drive(
             "window_seconds": burst_window,
         }
         _log(f"burst: {throughput:.0f} evaluations/s over {span:.1f} s ({len(stamps)}/{burst}, drained: {drained})")
+        result["steady"] = []
+        if duration <= 0:  # burst only
+            return result
         # the adequacy tracker's internal topic too: its backlog would hold the event loop during the phases
         queues = [remittances, f"{prefix}adequacy.observations"]
         if not drained:
@@ -631,7 +634,6 @@ async def _drive(
             sustainable = max(1.0, round(throughput * 0.5)) if throughput == throughput else 10.0
             phases = [sustainable, rate]
         offset = burst
-        result["steady"] = []
         for phase_rate in phases:
             count = max(1, int(phase_rate * duration))
             records = workload.events[offset : offset + count]
@@ -801,7 +803,9 @@ def main(argv: list[str] | None = None) -> int:
     options = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     options.add_argument("--burst", type=int, default=50_000, help="remittance events in the burst")
     options.add_argument("--rate", type=float, default=1000.0, help="steady rate, claims per second")
-    options.add_argument("--duration", type=float, default=20.0, help="seconds at the steady rate")
+    options.add_argument(
+        "--duration", type=float, default=20.0, help="seconds at the steady rate (0: the burst only)"
+    )
     options.add_argument("--burst-window", type=float, default=90.0, help="longest wait for the burst (seconds)")
     options.add_argument("--grace", type=float, default=20.0, help="wait for evaluations after a steady phase")
     options.add_argument("--base-claims", type=int, default=3000, help="claims simulated before replication")
