@@ -217,20 +217,14 @@ class WorkerProcess:
                 total += float(value)
         return total
 
+    def exited(self) -> str | None:
+        """The log tail when the worker exited, None while it runs."""
+        if self.process is not None and self.process.poll() is not None:
+            return self.log_tail()
+        return None
+
     def wait_for_metric(self, name: str, at_least: float, timeout: float, **labels: str) -> float:
-        deadline = time.monotonic() + timeout
-        value = 0.0
-        while time.monotonic() < deadline:
-            try:
-                value = self.metric_total(name, **labels)
-            except OSError:
-                value = 0.0
-            if value >= at_least:
-                return value
-            if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"worker exited: {self.log_tail()}")
-            time.sleep(0.3)
-        raise RuntimeError(f"{name}{labels} reached {value}, expected >= {at_least}: {self.log_tail(20)}")
+        return _wait_for_metric(self, name, at_least, timeout, labels)
 
     def _status(self) -> dict[str, int]:
         values = {}
@@ -270,6 +264,26 @@ class WorkerProcess:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
+def _wait_for_metric(
+    worker: WorkerProcess | WorkerGroup, name: str, at_least: float, timeout: float, labels: dict[str, str]
+) -> float:
+    """Poll the worker's /metrics until the metric's total reaches ``at_least``; fail when a worker exits."""
+    deadline = time.monotonic() + timeout
+    value = 0.0
+    while time.monotonic() < deadline:
+        try:
+            value = worker.metric_total(name, **labels)
+        except OSError:
+            value = 0.0
+        if value >= at_least:
+            return value
+        failed = worker.exited()
+        if failed is not None:
+            raise RuntimeError(f"worker exited: {failed}")
+        time.sleep(0.3)
+    raise RuntimeError(f"{name}{labels} reached {value}, expected >= {at_least}: {worker.log_tail(20)}")
+
+
 class WorkerGroup:
     """``count`` workers in one consumer group (the partitions are split between them), driven as one: started
     and stopped together, metrics summed, the largest peak RSS. The profiler, when asked for, runs around
@@ -298,29 +312,13 @@ class WorkerGroup:
 
     def exited(self) -> str | None:
         """The log tail of a worker that exited, None while all of them run."""
-        for member in self.members:
-            if member.process is not None and member.process.poll() is not None:
-                return member.log_tail()
-        return None
+        return next((tail for tail in (member.exited() for member in self.members) if tail is not None), None)
 
     def metric_total(self, name: str, **labels: str) -> float:
         return sum(member.metric_total(name, **labels) for member in self.members)
 
     def wait_for_metric(self, name: str, at_least: float, timeout: float, **labels: str) -> float:
-        deadline = time.monotonic() + timeout
-        value = 0.0
-        while time.monotonic() < deadline:
-            try:
-                value = self.metric_total(name, **labels)
-            except OSError:
-                value = 0.0
-            if value >= at_least:
-                return value
-            failed = self.exited()
-            if failed is not None:
-                raise RuntimeError(f"worker exited: {failed}")
-            time.sleep(0.3)
-        raise RuntimeError(f"{name}{labels} reached {value}, expected >= {at_least}: {self.log_tail(20)}")
+        return _wait_for_metric(self, name, at_least, timeout, labels)
 
     def peak_rss(self) -> int:
         return max(member.peak_rss() for member in self.members)
