@@ -51,10 +51,10 @@ schemas: $(STAMP)
 	$(BIN)/python -m schemas.export
 
 bench: $(STAMP)
-	$(BIN)/python scripts/bench.py
+	bash scripts/with_kafka.sh $(BIN)/python scripts/bench.py
 
 soak: $(STAMP)
-	$(BIN)/python scripts/soak.py
+	bash scripts/with_kafka.sh $(BIN)/python scripts/soak.py
 
 bench-parse: $(STAMP)
 	$(BIN)/python scripts/bench_parse.py
