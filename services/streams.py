@@ -271,7 +271,7 @@ class Batch:
 def read_table(table: Any, key: Any) -> Any:
     """The stored value of ``key``, None when absent: one store lookup. ``table.get`` (a Faust Table's
     mapping ``__getitem__``) asks the store whether the key exists and then reads it, two RocksDB lookups, and
-    for a table with a default it writes that default."""
+    returns the table's default (a new empty dict for the windowed table) rather than None."""
     try:
         return table.data[key]
     except KeyError:
