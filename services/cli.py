@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from services import __version__
+from services.logfilter import RepeatedMessageFilter
 
 COMMAND_MODULES: tuple[str, ...] = (
     "services.kafka_admin",
@@ -58,6 +59,9 @@ def configure_logging(level: str) -> None:
     )
     for noisy in ("kafka", "aiokafka"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    repeats = RepeatedMessageFilter()
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(repeats)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
