@@ -611,6 +611,10 @@ async def _drive(
             "window_seconds": burst_window,
         }
         _log(f"burst: {throughput:.0f} evaluations/s over {span:.1f} s ({len(stamps)}/{burst}, drained: {drained})")
+        if len(worker.members) > 1:  # how evenly the group shared the work
+            shares = [int(member.metric_total("claimwatch_claims_evaluated_total")) for member in worker.members]
+            result["burst"]["evaluated_per_worker"] = shares
+            _log(f"evaluations per worker: {shares}")
         result["steady"] = []
         if duration <= 0:  # burst only
             return result
