@@ -147,10 +147,12 @@ class Batch:
     """The work of a batch of events, done so that one broker round trip serves the whole batch.
 
     Handlers send their outputs with ``send`` (not awaited one by one), read and write tables through
-    ``get`` / ``set`` / ``delete`` (reads see the batch's earlier writes) and register metric updates with
-    ``after``. ``commit`` waits until the broker acknowledged every output, then applies the table writes,
-    then runs the ``after`` callbacks. A table therefore never records as done an output that a crash lost;
-    a crash can only repeat outputs, with the same ids (the replayed events find the state they found).
+    ``get`` / ``set`` / ``delete`` (reads see the batch's earlier writes; a key read from the table is read
+    once per batch, so a value ``get`` returns is shared and must not be changed in place: ``get_json``
+    decodes a new copy) and register metric updates with ``after``. ``commit`` waits until the broker
+    acknowledged every output, then applies the table writes, then runs the ``after`` callbacks. A table
+    therefore never records as done an output that a crash lost; a crash can only repeat outputs, with the
+    same ids (the replayed events find the state they found).
 
     Each event runs in ``event(...)``: when its handler raises, its table writes and callbacks are dropped
     and it goes to the dead-letter topic with the error; the other events of the batch are unaffected.
@@ -168,6 +170,7 @@ class Batch:
         self.scratch: dict[Any, Any] = {}
         """What handlers accumulate over the events of the batch for their deferred work."""
         self._deliveries: list[Awaitable[Any]] = []
+        self._reads: dict[tuple[int, Any], Any] = {}
 
     def get(self, table: Any, key: Any) -> Any:
         value = self._get(table, key)
@@ -178,7 +181,10 @@ class Batch:
             if layer is not None and (id(table), key) in layer:
                 value = layer[(id(table), key)][2]
                 return None if value is _DELETE else value
-        return read_table(table, key)
+        slot = (id(table), key)
+        if slot not in self._reads:  # the table does not change before the batch commits
+            self._reads[slot] = read_table(table, key)
+        return self._reads[slot]
 
     def set(self, table: Any, key: Any, value: Any) -> None:
         self._layer()[(id(table), key)] = (table, key, value)
@@ -262,6 +268,7 @@ class Batch:
         )
         self._writes.clear()
         self._events.clear()
+        self._reads.clear()
         self.scratch.clear()
         for callback in self._callbacks:
             callback()

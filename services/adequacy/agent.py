@@ -60,7 +60,7 @@ The value rule ranks the group's top codes over all payers of a period, so its l
 running top codes) for the payer + state of the new lines, and for every payer + state when the ranking
 changes, and replaces the stored one (its totals are over the whole period, not per claim). Per payer +
 state + code only the line count and the underpaid lines are kept (what the rule reads); value_triggers
-gets the underpaid lines and count-only stand-ins for the others. An opportunity that stops holding (lines
+gets the underpaid lines and the line counts (``line_counts``). An opportunity that stops holding (lines
 reversed, a code leaving the top codes) stays published as it was.
 """
 
@@ -493,10 +493,10 @@ async def _on_lines(batch: Batch, event: faust.EventT) -> None:
         state.set_json(value_state, index_key, index)
     for name, counted in entries.items():
         state.set_json(value_state, name, counted if counted["lines"] else None)
-    batch.defer(("value", prefix), event, lambda: _recompute_value(batch, prefix, observation.period_start))
+    batch.defer(("value", prefix), event, lambda: _recompute_value(batch, prefix))
 
 
-async def _recompute_value(batch: Batch, prefix: str, period_start: dt.date) -> None:
+async def _recompute_value(batch: Batch, prefix: str) -> None:
     """The value opportunities of the payer + state groups of a period whose top-code lines changed in this
     batch (all of them when the ranking of top codes changed): once per batch, however many events."""
     pending = batch.scratch.pop(("value", prefix))
@@ -506,13 +506,13 @@ async def _recompute_value(batch: Batch, prefix: str, period_start: dt.date) -> 
     found: list[SCAOpportunity] = []
     for group_key in recompute:
         payer_id, line_state = period["groups"][group_key]
-        lines: list[LineOutcome] = []
+        underpaid: list[LineOutcome] = []
+        counts: dict[tuple[str, str, str], int] = {}
         for code in top:
             counted = batch.get_json(value_state, f"{group_key}|{code}") or {"lines": 0, "underpaid": {}}
-            lines.extend(_line_outcome(record) for record in counted["underpaid"].values())
-            stand_in = LineOutcome(payer_id, code, "counted", period_start, ZERO, ZERO, state=line_state)
-            lines.extend([stand_in] * (counted["lines"] - len(counted["underpaid"])))
-        found.extend(value_triggers(lines, CONFIG, top=top))
+            underpaid.extend(_line_outcome(record) for record in counted["underpaid"].values())
+            counts[(payer_id, line_state or "US", code)] = counted["lines"]
+        found.extend(value_triggers(underpaid, CONFIG, top=top, line_counts=counts))
     await _publish(batch, found, replace=True)
 
 

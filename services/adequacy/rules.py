@@ -1007,6 +1007,7 @@ def value_triggers(
     config: AdequacyConfig = DEFAULT_CONFIG,
     *,
     top: Sequence[str] | None = None,
+    line_counts: Mapping[tuple[str, str, str], int] | None = None,
 ) -> list[SCAOpportunity]:
     """One opportunity per payer + state + period where a payer underpaid >= M lines of a top-K code.
 
@@ -1014,6 +1015,10 @@ def value_triggers(
     them. Region is the lines' state ('US' when unknown); specialty is 'all'. Lines with a claim_key and a
     line_index are deduplicated, the last one given winning (feed evaluations in order); a 'reversal'
     outcome removes the line.
+
+    ``line_counts`` (payer, state, code) -> all lines of the code, when ``lines`` holds only the underpaid
+    ones (with ``top``): what a code's line count and underpaid rate are computed from. The live tracker keeps
+    counts rather than every line of a period; the result equals passing every line.
     """
     latest: dict[tuple[str, int] | int, LineOutcome] = {}
     for position, line in enumerate(lines):
@@ -1037,7 +1042,7 @@ def value_triggers(
         for line in period_lines:
             groups[(line.payer_id, line.state or "US")].append(line)
         for (payer_id, state), payer_lines in sorted(groups.items()):
-            opportunity = _value_opportunity(payer_id, state, payer_lines, rank, start, end, config)
+            opportunity = _value_opportunity(payer_id, state, payer_lines, rank, start, end, config, line_counts)
             if opportunity is not None:
                 opportunities.append(opportunity)
     return opportunities
@@ -1051,6 +1056,7 @@ def _value_opportunity(
     start: dt.date,
     end: dt.date,
     config: AdequacyConfig,
+    line_counts: Mapping[tuple[str, str, str], int] | None = None,
 ) -> SCAOpportunity | None:
     codes: list[dict[str, Any]] = []
     triggering: list[LineOutcome] = []
@@ -1059,15 +1065,16 @@ def _value_opportunity(
         under = [line for line in code_lines if line.underpaid]
         if len(under) < config.value_min_underpaid_lines:
             continue
+        count = line_counts[(payer_id, state, code)] if line_counts is not None else len(code_lines)
         expected = sum((line.expected or ZERO for line in under), ZERO)
         allowed = sum(((line.allowed if line.allowed is not None else line.paid) for line in under), ZERO)
         codes.append(
             {
                 "code": code,
                 "rank": rank[code],
-                "lines": len(code_lines),
+                "lines": count,
                 "underpaid_lines": len(under),
-                "underpaid_rate": round(len(under) / len(code_lines), 3),
+                "underpaid_rate": round(len(under) / count, 3),
                 "expected_total": _money_text(expected),
                 "allowed_total": _money_text(allowed),
                 "shortfall_total": _money_text(expected - allowed),

@@ -492,6 +492,25 @@ def test_value_rule_triggers_on_m_underpaid_lines_of_a_top_code() -> None:
     assert "$120.00 below expected" in found.anchors.cited_gap
 
 
+def test_value_rule_from_underpaid_lines_and_line_counts_equals_every_line() -> None:
+    """The live tracker keeps per-code line counts, not every line of a period (line_counts)."""
+    lines = [outcome("P1", "99214", "underpaid", f"c{i}") for i in range(4)]
+    lines += [outcome("P1", "99214", "as_expected", f"k{i}", allowed="100.00") for i in range(7)]
+    lines += [outcome("P1", "99213", "underpaid", f"u{i}") for i in range(3)]
+    lines += [outcome("P1", "99213", "as_expected", "v1", allowed="100.00")]
+    lines += [outcome("P1", "99215", "as_expected", f"w{i}", allowed="100.00") for i in range(5)]
+    top = ["99214", "99215", "99213"]
+    counts = {("P1", "OK", "99214"): 11, ("P1", "OK", "99213"): 4, ("P1", "OK", "99215"): 5}
+    underpaid = [line for line in lines if line.status == "underpaid"]
+    (every_line,) = value_triggers(lines, top=top)
+    (from_counts,) = value_triggers(underpaid, top=top, line_counts=counts)
+    assert from_counts == every_line
+    assert [(code["code"], code["lines"], code["underpaid_rate"]) for code in from_counts.evidence["codes"]] == [
+        ("99214", 11, 0.364),
+        ("99213", 4, 0.75),
+    ]
+
+
 def test_value_rule_below_threshold_or_other_period() -> None:
     lines = [outcome("P1", "99214", "underpaid", "c1"), outcome("P1", "99214", "underpaid", "c2")]
     lines.append(outcome("P1", "99214", "underpaid", "c3", day=D(2025, 4, 1)))  # next quarter
