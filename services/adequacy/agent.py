@@ -125,7 +125,6 @@ log = logging.getLogger(__name__)
 CONFIG = AdequacyConfig(recurrence_min_claims=settings.recurrence_threshold)
 STAGE = "adequacy"
 DAY = dt.timedelta(days=1)
-ZERO = Decimal(0)
 WINDOW = dt.timedelta(days=CONFIG.recurrence_window_days)
 GAUGE_REFRESH_S = 1.0
 RULE_LABELS = {"medicare_advantage_access": "ma_access"}
