@@ -44,14 +44,11 @@ import hashlib
 import json
 import math
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,7 +56,9 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
 
-CLAIMWATCH = str(Path(sys.executable).parent / "claimwatch")
+import services.worker_process  # noqa: E402
+
+CLAIMWATCH = services.worker_process.CLAIMWATCH
 BOOTSTRAP = os.environ.get("CLAIMWATCH_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 STAMP_PLACEHOLDER = b'"ingested_at":null'
 FETCH_BYTES = 16 * 1024 * 1024
@@ -144,87 +143,34 @@ def stamp(value: bytes, moment: dt.datetime | None = None) -> bytes:
 # Worker subprocess
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class WorkerProcess:
-    """One ``claimwatch worker`` started here (own session), with /metrics scraping and RSS sampling."""
+class WorkerProcess(services.worker_process.WorkerProcess):
+    """One ``claimwatch worker`` started here (services.worker_process), optionally under a profiler, with its
+    resident memory sampled."""
 
     def __init__(self, env: dict[str, str], root: Path, profile: Path | None = None):
+        super().__init__(env, root / "state", root / "worker.log")
         self.profile = profile
         self.runs = 0
-        self.port = _free_port()
-        self.env = dict(env, CLAIMWATCH_WEB_PORT=str(self.port), CLAIMWATCH_STATE_DIR=str(root / "state"))
-        self.log_path = root / "worker.log"
-        self.process: subprocess.Popen | None = None
         self.peak_rss_sampled = 0
         self._sampling = False
-        self._sampler: threading.Thread | None = None
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def command(self) -> list[str]:
+        command = super().command()
+        if self.profile is None:
+            return command
+        # a profiler around the worker; its report is written when the worker stops
+        self.runs += 1
+        output = self.profile if self.runs == 1 else self.profile.with_stem(f"{self.profile.stem}-{self.runs}")
+        if self.profile.suffix == ".cprof":  # cProfile: exact call counts, slower worker
+            return [sys.executable, "-m", "cProfile", "-o", str(output), *command]
+        renderer = "pstats" if self.profile.suffix == ".pstats" else "text"  # pyinstrument: sampling
+        return [sys.executable, "-m", "pyinstrument", "-r", renderer, "-o", str(output), *command]
 
-    def start(self, wait: float = 120.0) -> None:
-        log = self.log_path.open("a")
-        command = [CLAIMWATCH, "worker"]
-        if self.profile is not None:  # a profiler around the worker; the report is written when it stops
-            self.runs += 1
-            output = self.profile if self.runs == 1 else self.profile.with_stem(f"{self.profile.stem}-{self.runs}")
-            if self.profile.suffix == ".cprof":  # cProfile: exact call counts, slower worker
-                command = [sys.executable, "-m", "cProfile", "-o", str(output), CLAIMWATCH, "worker"]
-            else:  # pyinstrument: sampling
-                renderer = "pstats" if self.profile.suffix == ".pstats" else "text"
-                command = [sys.executable, "-m", "pyinstrument", "-r", renderer, "-o", str(output), *command]
-        self.process = subprocess.Popen(
-            command, env=self.env, cwd=PROJECT, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
+    def start(self, wait: float = 120.0) -> WorkerProcess:
+        super().start(wait)
         self._sampling = True
-        self._sampler = threading.Thread(target=self._sample_rss, daemon=True)
-        self._sampler.start()
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"worker exited ({self.process.returncode}): {self.log_tail()}")
-            if self.ready():
-                return
-            time.sleep(0.5)
-        raise RuntimeError(f"worker not ready after {wait:.0f} s: {self.log_tail()}")
-
-    def ready(self) -> bool:
-        try:
-            with urllib.request.urlopen(self.url + "/health", timeout=2) as response:
-                body = json.loads(response.read())
-            return bool(body.get("reference", {}).get("loaded")) and "Worker ready" in self.log_path.read_text()
-        except (OSError, ValueError):
-            return False
-
-    def metrics(self) -> str:
-        with urllib.request.urlopen(self.url + "/metrics", timeout=5) as response:
-            return response.read().decode()
-
-    def metric_total(self, name: str, **labels: str) -> float:
-        total = 0.0
-        for line in self.metrics().splitlines():
-            if not (line.startswith(name + "{") or line.startswith(name + " ")):
-                continue
-            series, _, value = line.rpartition(" ")
-            if all(f'{key}="{wanted}"' in series for key, wanted in labels.items()):
-                total += float(value)
-        return total
-
-    def exited(self) -> str | None:
-        """The log tail when the worker exited, None while it runs."""
-        if self.process is not None and self.process.poll() is not None:
-            return self.log_tail()
-        return None
-
-    def wait_for_metric(self, name: str, at_least: float, timeout: float, **labels: str) -> float:
-        return _wait_for_metric(self, name, at_least, timeout, labels)
+        threading.Thread(target=self._sample_rss, daemon=True).start()
+        return self
 
     def _status(self) -> dict[str, int]:
         values = {}
@@ -250,38 +196,7 @@ class WorkerProcess:
     def stop(self, timeout: float = 30.0) -> None:
         self.peak_rss_sampled = self.peak_rss()
         self._sampling = False
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(10)
-
-    def log_tail(self, lines: int = 40) -> str:
-        if not self.log_path.exists():
-            return "(no log)"
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-
-def _wait_for_metric(
-    worker: WorkerProcess | WorkerGroup, name: str, at_least: float, timeout: float, labels: dict[str, str]
-) -> float:
-    """Poll the worker's /metrics until the metric's total reaches ``at_least``; fail when a worker exits."""
-    deadline = time.monotonic() + timeout
-    value = 0.0
-    while time.monotonic() < deadline:
-        try:
-            value = worker.metric_total(name, **labels)
-        except OSError:
-            value = 0.0
-        if value >= at_least:
-            return value
-        failed = worker.exited()
-        if failed is not None:
-            raise RuntimeError(f"worker exited: {failed}")
-        time.sleep(0.3)
-    raise RuntimeError(f"{name}{labels} reached {value}, expected >= {at_least}: {worker.log_tail(20)}")
+        super().stop(timeout)
 
 
 class WorkerGroup:
@@ -318,7 +233,14 @@ class WorkerGroup:
         return sum(member.metric_total(name, **labels) for member in self.members)
 
     def wait_for_metric(self, name: str, at_least: float, timeout: float, **labels: str) -> float:
-        return _wait_for_metric(self, name, at_least, timeout, labels)
+        return services.worker_process.wait_for_total(
+            lambda: self.metric_total(name, **labels),
+            at_least,
+            timeout,
+            lambda: f"{name}{labels}: {self.log_tail(20)}",
+            exited=self.exited,
+            failure=RuntimeError,
+        )
 
     def peak_rss(self) -> int:
         return max(member.peak_rss() for member in self.members)
@@ -683,6 +605,31 @@ def _delete_topics(app_id: str) -> int:
         admin.close()
 
 
+def run_environment(app_id: str, partitions: int) -> dict[str, str]:
+    """The environment of a run's claimwatch commands and workers: its own topic prefix and consumer group."""
+    return dict(
+        os.environ,
+        CLAIMWATCH_BOOTSTRAP_SERVERS=BOOTSTRAP,
+        CLAIMWATCH_TOPIC_PREFIX=f"{app_id}.",
+        CLAIMWATCH_APP_ID=app_id,
+        CLAIMWATCH_PARTITIONS=str(partitions),
+        CLAIMWATCH_LOG_LEVEL="info",  # the harness waits for "Worker ready" in the log
+    )
+
+
+def prepare_run(env: dict[str, str], root: Path, workload: Workload) -> None:
+    """Write the workload's reference files under ``root``, create the run's topics, load the reference."""
+    reference = root / "reference"
+    for relative, content in workload.reference_files.items():
+        path = reference / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    for args in (("topics", "create"), ("reference", "load", str(reference))):
+        done = subprocess.run([CLAIMWATCH, *args], env=env, cwd=PROJECT, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"claimwatch {' '.join(args)} failed: {done.stderr[-2000:]}")
+
+
 def run_live(
     burst: int = 50_000,
     rate: float = 1000.0,
@@ -707,30 +654,11 @@ def run_live(
         f"workload: {len(workload.events)} events, {len(workload.contexts)} claim contexts "
         f"({workload.base_events} simulated events replicated) in {workload.build_seconds:.1f} s"
     )
-    env = dict(os.environ)
-    env.update(
-        CLAIMWATCH_BOOTSTRAP_SERVERS=BOOTSTRAP,
-        CLAIMWATCH_TOPIC_PREFIX=prefix,
-        CLAIMWATCH_APP_ID=app_id,
-        CLAIMWATCH_PARTITIONS=str(partitions),
-        CLAIMWATCH_LOG_LEVEL="info",
-    )
+    env = run_environment(app_id, partitions)
     with tempfile.TemporaryDirectory(prefix="bench-live-") as folder:
         root = Path(folder)
-        reference = root / "reference"
-        for relative, content in workload.reference_files.items():
-            path = reference / relative
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(content)
-
-        def claimwatch(*args: str) -> None:
-            done = subprocess.run([CLAIMWATCH, *args], env=env, cwd=PROJECT, capture_output=True, text=True)
-            if done.returncode != 0:
-                raise RuntimeError(f"claimwatch {' '.join(args)} failed: {done.stderr[-2000:]}")
-
         try:
-            claimwatch("topics", "create")
-            claimwatch("reference", "load", str(reference))
+            prepare_run(env, root, workload)
             worker = WorkerGroup(env, root, workers, profile)
             try:
                 started = time.perf_counter()

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,7 +28,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_live import BOOTSTRAP, CLAIMWATCH, PROJECT, WorkerProcess, _delete_topics, build_workload, stamp
+from bench_live import (
+    BOOTSTRAP,
+    WorkerProcess,
+    _delete_topics,
+    build_workload,
+    prepare_run,
+    run_environment,
+    stamp,
+)
 from kafka import KafkaProducer
 
 
@@ -48,32 +54,14 @@ def soak(rate: float, duration: float, sample: float, partitions: int, base_clai
     total = int(rate * duration)
     _log(f"building the workload ({total} remittance events)")
     workload = build_workload(total, base_claims)
-    env = dict(
-        os.environ,
-        CLAIMWATCH_BOOTSTRAP_SERVERS=BOOTSTRAP,
-        CLAIMWATCH_TOPIC_PREFIX=prefix,
-        CLAIMWATCH_APP_ID=app_id,
-        CLAIMWATCH_PARTITIONS=str(partitions),
-        CLAIMWATCH_LOG_LEVEL="info",  # the harness waits for "Worker ready" in the log
-    )
+    env = run_environment(app_id, partitions)
     samples: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="soak-") as folder:
         root = Path(folder)
-        for relative, content in workload.reference_files.items():
-            path = root / "reference" / relative
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(content)
-
-        def claimwatch(*args: str) -> None:
-            done = subprocess.run([CLAIMWATCH, *args], env=env, cwd=PROJECT, capture_output=True, text=True)
-            if done.returncode != 0:
-                raise RuntimeError(f"claimwatch {' '.join(args)} failed: {done.stderr[-2000:]}")
-
         worker = WorkerProcess(env, root)
         producer = KafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all", linger_ms=5)
         try:
-            claimwatch("topics", "create")
-            claimwatch("reference", "load", str(root / "reference"))
+            prepare_run(env, root, workload)
             worker.start()
             for key, value in workload.contexts:
                 producer.send(f"{prefix}claims", key=key, value=value)

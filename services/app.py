@@ -121,6 +121,12 @@ app = build_app(settings)
 ProcessCollector(registry=metrics.REGISTRY)
 
 
+def bytes_table(name: str) -> faust.Table:
+    """A table with bytes keys and values (the handlers encode JSON themselves), partitioned like the topic
+    its agent reads, with the bounded RocksDB options of ``table_options``."""
+    return app.Table(name, key_type=bytes, value_type=bytes, partitions=None, options=table_options(settings))
+
+
 def topic(spec: TopicSpec) -> faust.TopicT:
     """The Faust topic for a declared topic (raw bytes in and out; schemas are applied by the agents)."""
     return app.topic(

@@ -7,6 +7,7 @@ import logging
 import socket
 import time
 from collections.abc import Iterable
+from typing import Any
 
 from services.cli import CommandError
 from services.settings import Settings, get_settings
@@ -73,29 +74,39 @@ def producer(settings: Settings, **overrides: object):
 
 def create_topics(settings: Settings, specs: Iterable[TopicSpec] = ALL_TOPICS) -> tuple[list[str], list[str]]:
     """Create the declared topics that do not exist yet. Returns (created, already existing)."""
-    from kafka.admin import NewTopic
-
     client = admin_client(settings)
     try:
-        existing = set(client.list_topics())
-        wanted = [spec for spec in specs if spec.full_name(settings) not in existing]
-        present = [spec.full_name(settings) for spec in specs if spec.full_name(settings) in existing]
-        if wanted:
-            client.create_topics(
-                [
-                    NewTopic(
-                        name=spec.full_name(settings),
-                        num_partitions=spec.partition_count(settings),
-                        replication_factor=settings.replication_factor,
-                        topic_configs=spec.topic_config(),
-                    )
-                    for spec in wanted
-                ],
-                validate_only=False,
-            )
-        return [spec.full_name(settings) for spec in wanted], present
+        return _create_missing(
+            client,
+            settings,
+            [(spec.full_name(settings), spec.partition_count(settings), spec.topic_config()) for spec in specs],
+        )
     finally:
         client.close()
+
+
+def _create_missing(
+    client: Any, settings: Settings, topics: list[tuple[str, int, dict[str, str]]]
+) -> tuple[list[str], list[str]]:
+    """Create the topics (name, partitions, config) the broker does not have. Returns (created, existing)."""
+    from kafka.admin import NewTopic
+
+    existing = set(client.list_topics())
+    missing = [(name, partitions, config) for name, partitions, config in topics if name not in existing]
+    if missing:
+        client.create_topics(
+            [
+                NewTopic(
+                    name=name,
+                    num_partitions=partitions,
+                    replication_factor=settings.replication_factor,
+                    topic_configs=config,
+                )
+                for name, partitions, config in missing
+            ],
+            validate_only=False,
+        )
+    return [name for name, _, _ in missing], [name for name, _, _ in topics if name in existing]
 
 
 def ensure_internal_topics(
@@ -108,27 +119,9 @@ def ensure_internal_topics(
     run before the new topic's metadata is there ("Ignoring missing topic"); the first write to the table then
     finds a changelog of 0 partitions and the worker dies (PartitionsMismatch, seen about 1 start in 6 on a
     fresh app id). Creating them before Faust starts removes the race."""
-    import time
-
-    from kafka.admin import NewTopic
-
     client = admin_client(settings)
     try:
-        existing = set(client.list_topics())
-        missing = [(name, partitions, config) for name, partitions, config in topics if name not in existing]
-        if missing:
-            client.create_topics(
-                [
-                    NewTopic(
-                        name=name,
-                        num_partitions=partitions,
-                        replication_factor=settings.replication_factor,
-                        topic_configs=config,
-                    )
-                    for name, partitions, config in missing
-                ],
-                validate_only=False,
-            )
+        created, _ = _create_missing(client, settings, topics)
         wanted = {name: partitions for name, partitions, _ in topics}
         deadline = time.monotonic() + wait_s
         while True:
@@ -136,7 +129,7 @@ def ensure_internal_topics(
             described = {item.get("name", item.get("topic")): len(item.get("partitions") or ()) for item in metadata}
             short = sorted(name for name, partitions in wanted.items() if described.get(name, 0) < partitions)
             if not short:
-                return [name for name, _, _ in missing]
+                return created
             if time.monotonic() > deadline:
                 raise RuntimeError(f"internal topics without all their partitions after {wait_s:.0f} s: {short}")
             time.sleep(0.2)

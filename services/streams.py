@@ -177,11 +177,11 @@ class Batch:
         return value.encode() if isinstance(value, _Json) else value
 
     def _get(self, table: Any, key: Any) -> Any:
-        for layer in (self._event_writes, self._writes):
-            if layer is not None and (id(table), key) in layer:
-                value = layer[(id(table), key)][2]
-                return None if value is _DELETE else value
         slot = (id(table), key)
+        for layer in (self._event_writes, self._writes):
+            if layer is not None and slot in layer:
+                value = layer[slot][2]
+                return None if value is _DELETE else value
         if slot not in self._reads:  # the table does not change before the batch commits
             self._reads[slot] = read_table(table, key)
         return self._reads[slot]
@@ -261,7 +261,7 @@ class Batch:
             event, work = self._deferred.pop(key)
             async with self.event(event):
                 await work()
-        await asyncio.gather(*self._deliveries)
+        await deliver_outputs(self._deliveries)
         self._deliveries.clear()
         await write_tables(
             (self._events[slot], table, key, value) for slot, (table, key, value) in self._writes.items()
@@ -300,7 +300,6 @@ async def write_tables(writes: Iterable[tuple[faust.EventT, Any, Any, Any]]) -> 
     producer = await app.maybe_start_producer()
     serializers = app.serializers
     written = []
-    sent = []
     for event, table, key, value in writes:
         if value is _DELETE:
             _current_event.set(weakref.ref(event))
@@ -314,17 +313,18 @@ async def write_tables(writes: Iterable[tuple[faust.EventT, Any, Any, Any]]) -> 
             payload = serializers.dumps_value(table.value_type, value, serializer=table.value_serializer)
         key_bytes = serializers.dumps_key(table.key_type, key, serializer=table.key_serializer)
         topic = table.changelog_topic.get_topic_name()
-        partition = event.message.partition
-        sent.append(
-            (table, await producer.send(topic, key_bytes, payload, partition=partition, timestamp=None, headers=None))
+        delivery = await producer.send(
+            topic, key_bytes, payload, partition=event.message.partition, timestamp=None, headers=None
         )
-        written.append((event, table, key, value))
+        written.append((event, table, key, value, delivery))
     newest: dict[tuple[int, TP], tuple[Any, int]] = {}
-    for (table, _), metadata in zip(sent, await asyncio.gather(*(delivery for _, delivery in sent)), strict=True):
+    for (_, table, _, _, _), metadata in zip(
+        written, await asyncio.gather(*(delivery for *_, delivery in written)), strict=True
+    ):
         tp = TP(metadata.topic, metadata.partition)
         if metadata.offset > newest.get((id(table), tp), (None, -1))[1]:
             newest[(id(table), tp)] = (table, metadata.offset)
-    for event, table, key, value in written:
+    for event, table, key, value, _ in written:
         _current_event.set(weakref.ref(event))
         if value is _DELETE:
             del table.data[key]

@@ -105,7 +105,7 @@ from services.adequacy.rules import (
     recurrence_trigger,
     value_triggers,
 )
-from services.app import TOPICS, app, settings, table_options
+from services.app import TOPICS, app, bytes_table, settings, table_options
 from services.reference.files import ReferenceFiles
 from services.reference.live import register_builder, snapshot
 from services.streams import (
@@ -116,6 +116,7 @@ from services.streams import (
     decode,
     event_type_of,
     processing_batch,
+    read_table,
     send_dead_letter,
 )
 from services.topics import ADEQUACY_OBSERVATIONS, ALERTS_SCA
@@ -170,19 +171,13 @@ oon_claims = (
     .using_window(_PyHoppingWindow(DAY, DAY, None))  # tumbling: step = size = 1 day
     .relative_to(_claim_time)  # what .value() / .current() of a key mean: the pane of the claim date
 )
-recurrence_keys = app.Table(
-    "adequacy-recurrence", key_type=bytes, value_type=bytes, partitions=None, options=table_options(settings)
-)
+recurrence_keys = bytes_table("adequacy-recurrence")
 """``payer|specialty|region`` -> its region, newest claim date and the days that have a pane;
 ``payer|specialty|region|claim key`` -> the claim's date (which pane holds it)."""
-value_state = app.Table(
-    "adequacy-value", key_type=bytes, value_type=bytes, partitions=None, options=table_options(settings)
-)
+value_state = bytes_table("adequacy-value")
 """``value|<period>`` -> code volumes and payer + state groups; ``...|claim|<claim key>`` -> where its lines
 are counted; ``value|<period>|<payer>|<state>|<code>`` -> line count and underpaid lines of the code."""
-opportunities = app.Table(
-    "adequacy-opportunities", key_type=bytes, value_type=bytes, partitions=None, options=table_options(settings)
-)
+opportunities = bytes_table("adequacy-opportunities")
 _open: dict[int, dict[str, tuple[str, str, str, float]]] = {}
 """partition -> opportunity id -> (rule, state, specialty_group labels, billed dollars), for the gauges."""
 _gauges: dict[str, Any] = {"stale": False, "assignment": None}
@@ -558,7 +553,7 @@ async def _send_changed(batch: Batch, partition: int) -> None:
     published: list[SCAOpportunity] = []
     for key in batch.scratch.pop(("sca-changed", partition)):
         latest = _stored(batch.get(opportunities, key))
-        before = _stored(opportunities.get(key))
+        before = _stored(read_table(opportunities, key))  # as it was before this batch
         if latest is None:
             continue
         if before is not None and _content(latest) == _content(before):
@@ -601,10 +596,8 @@ def _remember(partition: int, opportunity: SCAOpportunity) -> None:
     )
 
 
-def _publish_open() -> None:
+def _publish_open(assigned: frozenset[int]) -> None:
     """Open opportunities and their billed dollars, over the partitions this worker holds."""
-    topic = ADEQUACY_OBSERVATIONS.full_name(settings)
-    assigned = {tp.partition for tp in app.consumer.assignment() if tp.topic == topic}
     counts: dict[tuple[str, str, str], int] = {}
     dollars: dict[tuple[str, str, str], float] = {}
     for partition, items in _open.items():
@@ -640,4 +633,4 @@ async def refresh_open_gauges() -> None:
         _gauges.update(assignment=assignment, stale=True)
     if _gauges["stale"]:
         _gauges["stale"] = False
-        _publish_open()
+        _publish_open(assignment)

@@ -6,12 +6,10 @@ import faust
 
 from schemas.claims import ClaimContext
 from schemas.dead_letter import DeadLetter
-from services.app import TOPICS, app, settings, table_options
+from services.app import TOPICS, app, bytes_table
 from services.streams import count_in, decode, processing, send_dead_letter
 
-claim_contexts = app.Table(
-    "claim-contexts", key_type=bytes, value_type=bytes, partitions=None, options=table_options(settings)
-)
+claim_contexts = bytes_table("claim-contexts")
 
 
 def context_for(partition_key: str) -> ClaimContext | None:

@@ -27,7 +27,7 @@ from schemas.evaluation import ClaimEvaluation
 from schemas.nsa import CaseAction, ClockTick, NSACase
 from schemas.remittance import RemittanceEvent
 from services import metrics
-from services.app import TOPICS, app, settings, table_options
+from services.app import TOPICS, app, bytes_table, settings
 from services.nsa.cases import (
     InvalidActionError,
     active_deadlines,
@@ -49,6 +49,7 @@ from services.streams import (
     deliver_outputs,
     event_type_of,
     processing,
+    read_table,
     send,
     send_dead_letter,
     write_tables,
@@ -58,7 +59,7 @@ from services.topics import CASES, NSA_CASE_UPDATES
 log = logging.getLogger(__name__)
 OPEN_STATES = {"open", "negotiating"}
 
-nsa_cases = app.Table("nsa-cases", key_type=bytes, value_type=bytes, partitions=None, options=table_options(settings))
+nsa_cases = bytes_table("nsa-cases")
 case_inputs = app.topic(
     CASES.full_name(settings), NSA_CASE_UPDATES.full_name(settings), key_type=bytes, value_type=bytes
 )
@@ -128,7 +129,7 @@ async def _on_case(event: faust.EventT, partition: int) -> None:
     if isinstance(case, DeadLetter):
         await send_dead_letter(case)
         return
-    existing = _stored(nsa_cases.get(case.claim_key.encode("utf-8")))
+    existing = _stored(read_table(nsa_cases, case.claim_key.encode("utf-8")))
     if existing and existing[1].initial_date <= case.initial_date:
         return  # a later remittance of the same claim does not restart its clock
     await _store(event, partition, [case])
@@ -139,7 +140,7 @@ async def _on_action(event: faust.EventT, partition: int) -> None:
     if isinstance(action, DeadLetter):
         await send_dead_letter(action)
         return
-    existing = _stored(nsa_cases.get(action.claim_key.encode("utf-8")))
+    existing = _stored(read_table(nsa_cases, action.claim_key.encode("utf-8")))
     if existing is None:
         await send_dead_letter(dead_letter_for(event, "nsa", "unknown_case", "no NSA case with this claim key"))
         return

@@ -16,16 +16,14 @@ from schemas.claims import ClaimContext
 from schemas.evaluation import ClaimEvaluation, ClaimState, UnderpaymentAlert
 from schemas.remittance import RemittanceEvent
 from services import metrics
-from services.app import app, settings, table_options
+from services.app import bytes_table
 from services.pricing.reference import load_pricing_reference
 from services.reference.live import register_builder
 from services.streams import Batch
 from services.underpayment.evaluate import apply_remittance
 
 register_builder("pricing", load_pricing_reference)
-claim_states = app.Table(
-    "claim-states", key_type=bytes, value_type=bytes, partitions=None, options=table_options(settings)
-)
+claim_states = bytes_table("claim-states")
 
 
 async def on_remittance(

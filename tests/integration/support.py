@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
-import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -17,15 +14,15 @@ from pathlib import Path
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from services.worker_process import (  # noqa: F401 (re-exported for the tests)
+    CLAIMWATCH,
+    PROJECT_ROOT,
+    WorkerProcess,
+    free_port,
+    wait_for_total,
+)
+
 BOOTSTRAP = os.environ.get("CLAIMWATCH_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-CLAIMWATCH = str(Path(sys.executable).parent / "claimwatch")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def broker_reachable(timeout: float = 2.0) -> bool:
@@ -35,18 +32,6 @@ def broker_reachable(timeout: float = 2.0) -> bool:
             return True
     except OSError:
         return False
-
-
-def wait_for_total(read, at_least: float, timeout: float, describe) -> float:  # type: ignore[no-untyped-def]
-    """Poll ``read()`` until it reaches ``at_least`` or ``timeout`` seconds pass (then fail with ``describe()``)."""
-    deadline = time.monotonic() + timeout
-    value = read()
-    while value < at_least and time.monotonic() < deadline:
-        time.sleep(0.2)
-        value = read()
-    if value < at_least:
-        raise AssertionError(f"reached {value}, expected >= {at_least}: {describe()}")
-    return value
 
 
 @dataclass
@@ -160,94 +145,13 @@ class Environment:
         return [json.loads(record.value) for record in self.consume(topic, **kwargs) if record.value is not None]
 
 
-class Worker:
-    """A `claimwatch worker` subprocess with its own state dir and web port."""
+class Worker(WorkerProcess):
+    """A `claimwatch worker` subprocess of an environment, with its own state dir and web port."""
+
+    failure = AssertionError
 
     def __init__(self, environment: Environment, name: str, extra: dict[str, str]):
+        super().__init__(
+            environment.env(**extra), environment.root / f"state-{name}", environment.root / f"{name}.log", name
+        )
         self.environment = environment
-        self.name = name
-        self.port = free_port()
-        self.state_dir = environment.root / f"state-{name}"
-        self.log_path = environment.root / f"{name}.log"
-        self.extra = extra
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, wait: float = 90.0) -> Worker:
-        env = self.environment.env(
-            CLAIMWATCH_WEB_PORT=str(self.port), CLAIMWATCH_STATE_DIR=str(self.state_dir), **self.extra
-        )
-        log = self.log_path.open("a")
-        self.process = subprocess.Popen(
-            [CLAIMWATCH, "worker"],
-            env=env,
-            cwd=PROJECT_ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"worker {self.name} exited: {self.log_tail()}")
-            if self.ready():
-                return self
-            time.sleep(0.5)
-        raise AssertionError(f"worker {self.name} not ready after {wait}s: {self.log_tail()}")
-
-    def ready(self) -> bool:
-        try:
-            with urllib.request.urlopen(self.url + "/health", timeout=2) as response:
-                body = json.loads(response.read())
-            return bool(body.get("reference", {}).get("loaded")) and "Worker ready" in self.log_path.read_text()
-        except (OSError, ValueError):
-            return False
-
-    def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-        request = urllib.request.Request(self.url + path, headers=headers or {})
-        try:
-            with urllib.request.urlopen(request, timeout=5) as response:
-                return response.status, response.read()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read()
-
-    def metrics(self) -> str:
-        return self.get("/metrics")[1].decode()
-
-    def metric_total(self, name: str, **labels: str) -> float:
-        """Sum of the samples of ``name`` whose labels include ``labels``."""
-        total = 0.0
-        for line in self.metrics().splitlines():
-            if not line.startswith(name + "{") and not line.startswith(name + " "):
-                continue
-            series, _, value = line.rpartition(" ")
-            if all(f'{key}="{wanted}"' in series for key, wanted in labels.items()):
-                total += float(value)
-        return total
-
-    def wait_for_metric(self, name: str, at_least: float, timeout: float = 60.0, **labels: str) -> float:
-        return wait_for_total(
-            lambda: self.metric_total(name, **labels), at_least, timeout, lambda: f"{name}{labels}: {self.log_tail(20)}"
-        )
-
-    def stop(self, timeout: float = 30.0) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(10)
-
-    def kill(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
-
-    def log_tail(self, lines: int = 60) -> str:
-        if not self.log_path.exists():
-            return "(no log)"
-        return "\n".join(self.log_path.read_text().splitlines()[-lines:])

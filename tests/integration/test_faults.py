@@ -232,18 +232,14 @@ def repeats_since(before: Counter, after: Counter) -> int:
 def wait_until_read(environment: Environment, worker: Worker, at_least: float, timeout: float = 120.0) -> float:
     """Poll the worker's count of remittance events read until ``at_least`` (fast: the kill should land while
     the worker is busy with the backlog)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if worker.process is None or worker.process.poll() is not None:
-            raise AssertionError(f"worker {worker.name} exited: {worker.log_tail()}")
-        try:
-            read = remittances_read(environment, worker)
-        except OSError:
-            read = 0.0  # web server not up yet, or busy
-        if read >= at_least:
-            return read
-        time.sleep(0.03)
-    raise AssertionError(f"worker {worker.name} read fewer than {at_least} remittances in {timeout}s")
+    return wait_for_total(
+        lambda: remittances_read(environment, worker),
+        at_least,
+        timeout,
+        lambda: f"worker {worker.name} read fewer than {at_least} remittances in {timeout}s",
+        exited=worker.exited,
+        interval=0.03,
+    )
 
 
 # ------------------------------------------------------------------------------------------------------------
