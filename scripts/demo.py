@@ -128,7 +128,15 @@ def show_opportunities() -> None:
         )
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
+    # Stop the worker and the broker this demo started however it is ended: Ctrl-C (also when started in the
+    # background, where SIGINT arrives ignored), `kill`, or the terminal closing.
+    for stop_signal in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop_signal, _interrupt)
     started_kafka = subprocess.run([*KAFKA, "status"], capture_output=True).returncode != 0
     if started_kafka:
         step("starting Kafka (first run downloads it from Maven Central)")
@@ -204,6 +212,8 @@ Ctrl-C stops the worker{" and Kafka" if started_kafka else ""}."""
     except KeyboardInterrupt:
         return 0
     finally:
+        for stop_signal in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(stop_signal, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
         if worker is not None and worker.poll() is None:
             print("\nstopping the worker...", flush=True)
             os.killpg(worker.pid, signal.SIGTERM)
