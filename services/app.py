@@ -14,6 +14,7 @@ from mode.utils.queues import FlowControlEvent
 from prometheus_client import CONTENT_TYPE_LATEST, ProcessCollector, generate_latest
 
 from services import metrics
+from services.consumer import ContiguousCommitConsumer
 from services.settings import Settings, get_settings
 from services.topics import ALL_TOPICS, TopicSpec
 
@@ -98,6 +99,11 @@ def build_app(settings: Settings) -> faust.App:
         topic_disable_leader=True,
     )
     application.flow_control = ResumeClearsOnlyAfterSuspend()  # before any stream queue registers with it
+    application.transport.Consumer = type(
+        "Consumer",
+        (ContiguousCommitConsumer,),
+        {"dense_topics": frozenset(spec.full_name(settings) for spec in ALL_TOPICS if not spec.compacted)},
+    )
     return application
 
 

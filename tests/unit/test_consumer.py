@@ -1,0 +1,93 @@
+"""The worker's commit rule (services/consumer.py): a commit never passes an offset that was not processed."""
+
+from __future__ import annotations
+
+import pytest
+from faust.types import TP, Message
+from intervaltree import IntervalTree
+
+from services.consumer import ContiguousCommitConsumer, commit_offset
+from services.topics import CLAIMS, REMITTANCES
+
+
+def test_the_commit_advances_through_consecutive_acknowledged_offsets_from_the_committed_one():
+    assert commit_offset(10, [10, 11, 12]) == (13, 3)
+
+
+def test_an_offset_not_acknowledged_holds_the_commit_however_many_follow_it():
+    assert commit_offset(10, [10, 11, 13, 14, 15]) == (12, 2)
+    assert commit_offset(10, [11, 12, 13]) == (10, 0)  # Faust's rule committed 14: the event at 10 was passed
+
+
+def test_offsets_below_the_committed_one_and_repeats_are_accounted_for_without_moving_it():
+    assert commit_offset(10, [7, 8, 10, 10, 11]) == (12, 5)
+    assert commit_offset(10, [7, 8]) == (10, 2)
+
+
+def test_absent_offsets_are_passed_only_where_the_fetcher_found_them_absent():
+    gap = IntervalTree.from_tuples([(12, 15)])
+
+    def absent_until(offset):
+        return max(interval.end for interval in gap.at(offset)) if gap.at(offset) else None
+
+    assert commit_offset(10, [10, 11, 15, 16], absent_until) == (17, 4)
+    assert commit_offset(10, [10, 11], absent_until) == (15, 2)  # a hole before an offset not acknowledged yet
+    assert commit_offset(10, [10, 11, 15, 16]) == (12, 2)  # a dense topic: no holes, 12..14 were not processed
+
+
+def test_an_absent_first_offset_after_a_seek_is_passed_only_on_compacted_topics():
+    assert commit_offset(10, [11, 12], first_may_be_absent=True) == (13, 2)
+    assert commit_offset(10, [11, 12], first_may_be_absent=False) == (10, 0)
+
+
+@pytest.fixture
+def consumer():
+    from services.app import app, settings
+
+    consumer = app.consumer
+    assert isinstance(consumer, ContiguousCommitConsumer)
+    assert REMITTANCES.full_name(settings) in consumer.dense_topics
+    assert CLAIMS.full_name(settings) not in consumer.dense_topics
+    topics = REMITTANCES.full_name(settings), CLAIMS.full_name(settings)
+    app.topics._acking_topics.update(topics)  # what subscribing an agent to them does
+    return consumer, TP(topics[0], 0), TP(topics[1], 0)
+
+
+def message(tp: TP, offset: int, tracked: bool) -> Message:
+    made = Message(tp.topic, tp.partition, offset, 0.0, 0, None, b"k", b"v", None)
+    made.tracked = tracked
+    return made
+
+
+def test_a_message_the_stream_skipped_is_not_counted_as_processed(consumer):
+    consumer, remittances, _ = consumer
+    consumer._committed_offset[remittances] = 100
+    skipped, processed = message(remittances, 100, tracked=False), message(remittances, 101, tracked=True)
+    assert consumer.ack(skipped) is False
+    assert skipped.acked  # nothing acknowledges it later
+    assert consumer.ack(processed) is True
+    assert consumer._new_offset(remittances) is None  # 100 was skipped, not processed: no commit past it
+    assert consumer.ack(message(remittances, 100, tracked=True)) is True  # re-read after the next seek
+    assert consumer._new_offset(remittances) == 102
+
+
+def test_a_jump_in_fetched_offsets_makes_a_gap_only_on_compacted_topics(consumer):
+    import asyncio
+
+    consumer, remittances, claims = consumer
+    for tp in (remittances, claims):
+        consumer._committed_offset[tp] = 10
+        asyncio.run(consumer._add_gap(tp, 11, 20))  # Faust: read offset 10, then offset 20 fetched
+        for offset in (10, 11):
+            assert consumer.ack(message(tp, offset, tracked=True))
+    assert consumer._new_offset(remittances) == 12
+    assert consumer._new_offset(claims) == 20  # 12..19 absent; 20 itself fetched, not processed yet
+
+
+def test_nothing_is_committed_for_a_partition_before_its_seek(consumer):
+    consumer, remittances, _ = consumer
+    remittances_1 = TP(remittances.topic, 1)
+    assert consumer.ack(message(remittances_1, 0, tracked=True))
+    assert consumer._new_offset(remittances_1) is None
+    consumer._log_start[remittances_1] = 0
+    assert consumer._new_offset(remittances_1) == 1
