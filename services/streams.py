@@ -88,10 +88,22 @@ async def send(topic_name: str, key: str, value: BaseModel | dict[str, Any]) -> 
     The message goes to the app's producer directly (the key and value are bytes already): Faust's
     ``Topic.send`` wraps each message in a pending-message object, a callback and a sensor call on the way
     to the same producer, which cost the live worker about as much as serialising the message."""
+    return await produce(encode(topic_name, key, value))
+
+
+Output = tuple[str, bytes, bytes]
+"""A message ready for the producer: topic name, key and value bytes."""
+
+
+def encode(topic_name: str, key: str, value: BaseModel | dict[str, Any]) -> Output:
     payload = (value.model_dump_json() if isinstance(value, BaseModel) else json.dumps(value)).encode("utf-8")
-    name = TOPICS[topic_name].get_topic_name()
+    return TOPICS[topic_name].get_topic_name(), key.encode("utf-8"), payload
+
+
+async def produce(output: Output) -> Awaitable[Any]:
+    name, key, payload = output
     producer = await app.maybe_start_producer()
-    delivery = await producer.send(name, key.encode("utf-8"), payload, partition=None, timestamp=None, headers=None)
+    delivery = await producer.send(name, key, payload, partition=None, timestamp=None, headers=None)
     metrics.events_out.labels(topic=metrics.topic_label(name)).inc()
     return delivery
 
@@ -146,16 +158,17 @@ class _Json:
 class Batch:
     """The work of a batch of events, done so that one broker round trip serves the whole batch.
 
-    Handlers send their outputs with ``send`` (not awaited one by one), read and write tables through
-    ``get`` / ``set`` / ``delete`` (reads see the batch's earlier writes; a key read from the table is read
-    once per batch, so a value ``get`` returns is shared and must not be changed in place: ``get_json``
-    decodes a new copy) and register metric updates with ``after``. ``commit`` waits until the broker
-    acknowledged every output, then applies the table writes, then runs the ``after`` callbacks. A table
-    therefore never records as done an output that a crash lost; a crash can only repeat outputs, with the
-    same ids (the replayed events find the state they found).
+    Handlers queue their outputs with ``send``, read and write tables through ``get`` / ``set`` / ``delete``
+    (reads see the batch's earlier writes; a key read from the table is read once per batch, so a value
+    ``get`` returns is shared and must not be changed in place: ``get_json`` decodes a new copy) and register
+    metric updates with ``after``. ``commit`` sends the outputs, waits until the broker acknowledged every
+    one, then applies the table writes, then runs the ``after`` callbacks. A table therefore never records as
+    done an output that a crash lost. Outputs leave only at the commit, so a crash while the batch is being
+    processed sends nothing of it; only a crash between the outputs' delivery and the changelog writes that
+    follow can repeat outputs, with the same ids (the replayed events find the state they found).
 
-    Each event runs in ``event(...)``: when its handler raises, its table writes and callbacks are dropped
-    and it goes to the dead-letter topic with the error; the other events of the batch are unaffected.
+    Each event runs in ``event(...)``: when its handler raises, its outputs, table writes and callbacks are
+    dropped and it goes to the dead-letter topic with the error; the other events of the batch are unaffected.
     """
 
     def __init__(self, stage: str) -> None:
@@ -169,7 +182,8 @@ class Batch:
         self._deferred: dict[Any, tuple[faust.EventT, Callable[[], Awaitable[None]]]] = {}
         self.scratch: dict[Any, Any] = {}
         """What handlers accumulate over the events of the batch for their deferred work."""
-        self._deliveries: list[Awaitable[Any]] = []
+        self._outputs: list[Output] = []
+        self._event_outputs: list[Output] | None = None
         self._reads: dict[tuple[int, Any], Any] = {}
 
     def get(self, table: Any, key: Any) -> Any:
@@ -231,11 +245,14 @@ class Batch:
         (self._event_callbacks if self._event_callbacks is not None else self._callbacks).append(callback)
 
     async def send(self, topic_name: str, key: str, value: BaseModel | dict[str, Any]) -> None:
-        self._deliveries.append(await send(topic_name, key, value))
+        """Queue an output; it goes to the broker when the batch is committed."""
+        (self._event_outputs if self._event_outputs is not None else self._outputs).append(
+            encode(topic_name, key, value)
+        )
 
     @asynccontextmanager
     async def event(self, event: faust.EventT) -> AsyncIterator[None]:
-        self._event_writes, self._event_callbacks, self._current = {}, [], event
+        self._event_writes, self._event_callbacks, self._event_outputs, self._current = {}, [], [], event
         try:
             yield
         except asyncio.CancelledError:
@@ -249,8 +266,9 @@ class Batch:
             self._writes.update(self._event_writes)
             self._events.update(dict.fromkeys(self._event_writes, event))
             self._callbacks.extend(self._event_callbacks)
+            self._outputs.extend(self._event_outputs)
         finally:
-            self._event_writes, self._event_callbacks, self._current = None, None, None
+            self._event_writes, self._event_callbacks, self._event_outputs, self._current = None, None, None, None
         # Let the other agents run between events: a batch of the opportunity tracker (hundreds of events)
         # would otherwise hold the event loop for a second and delay the remittances' alerts behind it.
         await asyncio.sleep(0)
@@ -261,8 +279,8 @@ class Batch:
             event, work = self._deferred.pop(key)
             async with self.event(event):
                 await work()
-        await deliver_outputs(self._deliveries)
-        self._deliveries.clear()
+        await deliver_outputs([await produce(output) for output in self._outputs])
+        self._outputs.clear()
         await write_tables(
             (self._events[slot], table, key, value) for slot, (table, key, value) in self._writes.items()
         )
