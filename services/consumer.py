@@ -5,9 +5,10 @@ counting as acknowledged the "gaps" its fetcher saw (offsets absent from the log
 markers). Four details of that let it commit offsets of events that were never processed; a crash after
 such a commit loses them (the SIGKILL fault test lost 120 of 1,040 events in one run out of about a dozen):
 
-* A gap is the distance between a fetched offset and the partition's read offset. On every start, recovery
-  resumes the stream partitions and only then seeks them to their committed offsets (faust/tables/recovery.py
-  ``_resume_streams``); the seek resets the read offset while the fetcher is still handing out a batch it
+* A gap is the distance between a fetched offset and the partition's read offset. Recovery resumes the
+  stream partitions and only then seeks them to their committed offsets (faust/tables/recovery.py
+  ``_resume_streams``); when the fetcher already runs then (after a rebalance, or on a start that restored
+  tables from their changelogs), the seek resets the read offset while it is still handing out a batch it
   fetched in between, so the rest of that batch looks like a jump and its offsets, delivered to the agent's
   queue but not processed yet, are recorded as a gap. The commit then jumps over them as soon as the agent
   acknowledges the first events of the queue. (A gap also included the fetched offset itself.)
@@ -16,7 +17,8 @@ such a commit loses them (the SIGKILL fault test lost 120 of 1,040 events in one
 * The first acknowledged offset may be one past the committed offset, and any offset when the committed
   offset is 0 or absent (Faust stores 0 as "unknown"), so the event at the committed offset can be passed.
 * With no committed offset, or 0, the seek to the committed offsets does not move the partition: events
-  fetched before it and dropped from the queue by a rebalance are never fetched again.
+  fetched before it and dropped from the queue by a rebalance are never fetched again. (And a committed
+  offset older than the log start, after retention deleted what was never read, holds the commit forever.)
 
 Here, instead:
 * gaps count only on compacted topics (``services.topics``: the claims topic and the reference topics); the
@@ -26,7 +28,8 @@ Here, instead:
 * a partition's commit advances only from its committed offset (or, before the group ever committed, from
   the start of the log: ``consumer_auto_offset_reset`` is ``earliest``), through consecutive acknowledged
   offsets;
-* a partition without a committed offset is sought to the start of its log explicitly.
+* a partition without a committed offset, or one below the start of its log, is sought to the start of its
+  log explicitly (the latter with a warning: those events were deleted unread).
 
 A partition whose next offset is never acknowledged holds its commit there (visible as consumer lag, and
 re-read by its next owner) rather than let the commit pass it.
@@ -57,12 +60,22 @@ class ContiguousCommitConsumer(AIOKafkaConsumer):
 
     async def seek_to_committed(self) -> Mapping[TP, int]:
         committed = dict(await super().seek_to_committed())
-        never_committed = [tp for tp, offset in committed.items() if not offset or offset < 0]
-        if never_committed:
-            starts = await self._thread.earliest_offsets(*never_committed)
-            await self._thread.seek_wait({tp: starts[tp] for tp in never_committed})
-            for tp in never_committed:
-                committed[tp] = self._log_start[tp] = starts[tp]
+        if not committed:
+            return committed
+        starts = await self._thread.earliest_offsets(*committed)
+        moved = {tp: starts[tp] for tp, offset in committed.items() if not offset or offset < starts[tp]}
+        for tp, start in moved.items():
+            if committed[tp]:
+                log.warning(
+                    "%s: offsets %d..%d were deleted by the topic's retention before this group read them",
+                    tp,
+                    committed[tp],
+                    start - 1,
+                )
+        if moved:
+            await self._thread.seek_wait(moved)
+            committed.update(moved)
+            self._log_start.update(moved)
         return committed
 
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:

@@ -50,6 +50,9 @@ def consumer():
     assert CLAIMS.full_name(settings) not in consumer.dense_topics
     topics = REMITTANCES.full_name(settings), CLAIMS.full_name(settings)
     app.topics._acking_topics.update(topics)  # what subscribing an agent to them does
+    for bookkeeping in (consumer._acked, consumer._acked_index, consumer._committed_offset, consumer._gap):
+        bookkeeping.clear()  # the app's consumer is shared by the tests of this module
+    consumer._log_start.clear()
     return consumer, TP(topics[0], 0), TP(topics[1], 0)
 
 
@@ -91,3 +94,34 @@ def test_nothing_is_committed_for_a_partition_before_its_seek(consumer):
     assert consumer._new_offset(remittances_1) is None
     consumer._log_start[remittances_1] = 0
     assert consumer._new_offset(remittances_1) == 1
+
+
+class _ConsumerThread:
+    """What seek_to_committed asks of the consumer thread: committed offsets, log starts, seeks."""
+
+    def __init__(self, committed: dict, starts: dict) -> None:
+        self.committed, self.starts, self.sought = committed, starts, {}
+
+    async def seek_to_committed(self):
+        return dict(self.committed)
+
+    async def earliest_offsets(self, *partitions):
+        return {tp: self.starts[tp] for tp in partitions}
+
+    async def seek_wait(self, partitions):
+        self.sought.update(partitions)
+
+
+def test_partitions_never_committed_or_committed_below_the_log_start_are_sought_to_the_log_start(
+    consumer, monkeypatch, caplog
+):
+    import asyncio
+
+    consumer, remittances, _ = consumer
+    p0, p1, p2, p3 = (TP(remittances.topic, partition) for partition in range(4))
+    thread = _ConsumerThread(committed={p0: 5, p1: None, p2: 0, p3: 50}, starts={p0: 0, p1: 3, p2: 0, p3: 60})
+    monkeypatch.setattr(consumer, "_thread", thread)
+    assert asyncio.run(consumer.seek_to_committed()) == {p0: 5, p1: 3, p2: 0, p3: 60}
+    assert thread.sought == {p1: 3, p2: 0, p3: 60}
+    assert "offsets 50..59 were deleted by the topic's retention" in caplog.text
+    assert consumer._log_start[p2] == 0  # Faust stores a committed 0 as None: the commit floor comes from here
