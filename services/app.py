@@ -99,11 +99,7 @@ def build_app(settings: Settings) -> faust.App:
         topic_disable_leader=True,
     )
     application.flow_control = ResumeClearsOnlyAfterSuspend()  # before any stream queue registers with it
-    application.transport.Consumer = type(
-        "Consumer",
-        (ContiguousCommitConsumer,),
-        {"dense_topics": frozenset(spec.full_name(settings) for spec in ALL_TOPICS if not spec.compacted)},
-    )
+    application.transport.Consumer = ContiguousCommitConsumer  # see services/consumer.py
     return application
 
 

@@ -21,13 +21,16 @@ such a commit loses them (the SIGKILL fault test lost 120 of 1,040 events in one
   offset older than the log start, after retention deleted what was never read, holds the commit forever.)
 
 Here, instead:
-* gaps count only on compacted topics (``services.topics``: the claims topic and the reference topics); the
-  other topics are written by idempotent, non-transactional producers, so their offsets have no holes and
-  an offset jump there is the seek artefact above; a gap no longer includes the offset that was fetched;
+* a jump in fetched offsets counts as absent offsets only beyond the highest offset already handed to the
+  streams: the part below it was delivered before the seek moved the read offset back (the artefact
+  above), and is acknowledged when processed; a gap no longer includes the offset that was fetched. Real
+  holes (compaction, transaction markers) still count wherever they are;
 * an acknowledgement counts only for a message that was handed to a stream (Faust marks those ``tracked``);
 * a partition's commit advances only from its committed offset (or, before the group ever committed, from
-  the start of the log: ``consumer_auto_offset_reset`` is ``earliest``), through consecutive acknowledged
-  offsets;
+  the start of the log: ``consumer_auto_offset_reset`` is ``earliest``) through consecutive acknowledged or
+  absent offsets. Offsets between a seek's target and the first offset fetched after it are absent unless
+  they were handed out before (Faust records no gap there and instead lets the commit pass the offset
+  after the committed one: a loss when that event was fetched but not processed);
 * a partition without a committed offset, or one below the start of its log, is sought to the start of its
   log explicitly (the latter with a warning: those events were deleted unread).
 
@@ -38,7 +41,7 @@ re-read by its next owner) rather than let the commit pass it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import Any
 
@@ -50,13 +53,28 @@ log = logging.getLogger(__name__)
 
 
 class ContiguousCommitConsumer(AIOKafkaConsumer):
-    """See the module docstring. ``dense_topics`` names the topics whose offsets have no holes."""
-
-    dense_topics: frozenset[str] = frozenset()
+    """See the module docstring."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._log_start: dict[TP, int] = {}
+        self._delivered_upto: dict[TP, int] = {}
+        self._sought: dict[TP, int] = {}
+        self._deliver = self.callback
+        self.callback = self._on_message
+
+    def _on_message(self, message: Message) -> Awaitable[None]:
+        """Faust's handler of each fetched message, remembering the highest offset handed out. The first
+        message after a seek to ``sought`` makes the offsets from there to it absent, except those handed out
+        before (Faust's own gap check starts from its read offset, one past the sought offset)."""
+        tp, offset = message.tp, message.offset
+        delivered_upto = self._delivered_upto.get(tp, -1)
+        sought = self._sought.pop(tp, None)
+        if sought is not None and max(sought, delivered_upto + 1) < offset:
+            self._gap[tp].addi(max(sought, delivered_upto + 1), offset)
+        if offset > delivered_upto:
+            self._delivered_upto[tp] = offset
+        return self._deliver(message)
 
     async def seek_to_committed(self) -> Mapping[TP, int]:
         committed = dict(await super().seek_to_committed())
@@ -76,11 +94,18 @@ class ContiguousCommitConsumer(AIOKafkaConsumer):
             await self._thread.seek_wait(moved)
             committed.update(moved)
             self._log_start.update(moved)
+        self._sought.update((tp, offset) for tp, offset in committed.items() if offset is not None)
         return committed
+
+    async def seek(self, partition: TP, offset: int) -> None:
+        self._sought[partition] = offset
+        await super().seek(partition, offset)
 
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
         for tp in revoked:
             self._log_start.pop(tp, None)
+            self._delivered_upto.pop(tp, None)
+            self._sought.pop(tp, None)
         await super().on_partitions_revoked(revoked)
 
     def ack(self, message: Message) -> bool:
@@ -93,16 +118,17 @@ class ContiguousCommitConsumer(AIOKafkaConsumer):
         return super().ack(message)
 
     async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
-        if tp.topic in self.dense_topics:
+        """Faust calls this when it fetches ``offset_to`` while its read offset is ``offset_from - 1``."""
+        absent_from = max(offset_from, self._delivered_upto.get(tp, -1) + 1)
+        if absent_from > offset_from:
             log.info(
-                "%s: offsets %d..%d skipped by the fetch after a seek; not counted as processed",
+                "%s: offsets %d..%d were handed out before a seek moved the read offset back; not a gap",
                 tp,
                 offset_from,
-                offset_to - 1,
+                absent_from - 1,
             )
-            return
-        # Faust passes the fetched offset as ``offset_to``, which would make it part of the gap.
-        await super()._add_gap(tp, offset_from, offset_to - 1)
+        if absent_from < offset_to:  # Faust's gap would include the fetched offset itself
+            await super()._add_gap(tp, absent_from, offset_to - 1)
 
     def _new_offset(self, tp: TP) -> int | None:
         acked = self._acked[tp]
@@ -112,13 +138,7 @@ class ContiguousCommitConsumer(AIOKafkaConsumer):
             return None
         acked.sort()
         gap = self._gap[tp]
-        dense = tp.topic in self.dense_topics
-        next_offset, consumed = commit_offset(
-            floor,
-            acked,
-            absent_until=None if dense or not gap else partial(_gap_end, gap),
-            first_may_be_absent=not dense,
-        )
+        next_offset, consumed = commit_offset(floor, acked, partial(_gap_end, gap) if gap else None)
         self._acked_index[tp].difference_update(acked[:consumed])
         del acked[:consumed]
         if gap:
@@ -132,22 +152,16 @@ def _gap_end(gap: IntervalTree, offset: int) -> int | None:
 
 
 def commit_offset(
-    floor: int,
-    acked: list[int],
-    absent_until: Callable[[int], int | None] | None = None,
-    first_may_be_absent: bool = False,
+    floor: int, acked: list[int], absent_until: Callable[[int], int | None] | None = None
 ) -> tuple[int, int]:
     """The offset to commit and how many of the sorted ``acked`` offsets it accounts for.
 
     Starting at ``floor`` (the committed offset), the commit advances over each acknowledged offset and, when
     ``absent_until(offset)`` says where a run of absent offsets starting there ends, over that run; it stops
     at the first offset that is neither. Acknowledged offsets below ``floor`` (already committed) are
-    accounted for too. ``first_may_be_absent`` passes ``floor`` itself when ``floor + 1`` is acknowledged:
-    Faust records no gap for an absent first offset after a seek (its read offset is then the committed one).
+    accounted for too.
     """
     next_offset = floor
-    if first_may_be_absent and acked and acked[0] == floor + 1:
-        next_offset += 1
     consumed = 0
     while True:
         if consumed < len(acked) and acked[consumed] <= next_offset:

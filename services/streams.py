@@ -279,11 +279,15 @@ class Batch:
             event, work = self._deferred.pop(key)
             async with self.event(event):
                 await work()
-        await deliver_outputs([await produce(output) for output in self._outputs])
+        deliveries = [await produce(output) for output in self._outputs]
         self._outputs.clear()
-        await write_tables(
+        # Encoded before waiting for the outputs, so that the changelog follows them with the least delay:
+        # a crash after the outputs reached the broker and before the changelog did repeats them on replay.
+        changelog = encode_table_writes(
             (self._events[slot], table, key, value) for slot, (table, key, value) in self._writes.items()
         )
+        await deliver_outputs(deliveries)
+        await apply_table_writes(changelog)
         self._writes.clear()
         self._events.clear()
         self._reads.clear()
@@ -315,9 +319,18 @@ async def write_tables(writes: Iterable[tuple[faust.EventT, Any, Any, Any]]) -> 
     writes do; the messages go to the producer directly (see ``send``), and once the broker has them the
     store records the newest changelog offset per partition, which is what Faust's changelog callback does
     (recovery starts reading the changelog after it)."""
-    producer = await app.maybe_start_producer()
+    await apply_table_writes(encode_table_writes(writes))
+
+
+TableWrite = tuple[faust.EventT, Any, Any, Any, str, bytes, bytes | None]
+"""event, table, key, value (or ``_DELETE``), changelog topic, key bytes, value bytes (None deletes)."""
+
+
+def encode_table_writes(writes: Iterable[tuple[faust.EventT, Any, Any, Any]]) -> list[TableWrite]:
+    """The changelog messages of table writes (the first half of ``write_tables``); deletes of absent keys
+    are dropped."""
     serializers = app.serializers
-    written = []
+    encoded: list[TableWrite] = []
     for event, table, key, value in writes:
         if value is _DELETE:
             _current_event.set(weakref.ref(event))
@@ -330,19 +343,23 @@ async def write_tables(writes: Iterable[tuple[faust.EventT, Any, Any, Any]]) -> 
             value = value.encode() if isinstance(value, _Json) else value
             payload = serializers.dumps_value(table.value_type, value, serializer=table.value_serializer)
         key_bytes = serializers.dumps_key(table.key_type, key, serializer=table.key_serializer)
-        topic = table.changelog_topic.get_topic_name()
-        delivery = await producer.send(
-            topic, key_bytes, payload, partition=event.message.partition, timestamp=None, headers=None
-        )
-        written.append((event, table, key, value, delivery))
+        encoded.append((event, table, key, value, table.changelog_topic.get_topic_name(), key_bytes, payload))
+    return encoded
+
+
+async def apply_table_writes(encoded: list[TableWrite]) -> None:
+    """Send the changelog messages, wait for the broker, then write the local store (see ``write_tables``)."""
+    producer = await app.maybe_start_producer()
+    deliveries = [
+        await producer.send(topic, key_bytes, payload, partition=event.message.partition, timestamp=None, headers=None)
+        for event, _, _, _, topic, key_bytes, payload in encoded
+    ]
     newest: dict[tuple[int, TP], tuple[Any, int]] = {}
-    for (_, table, _, _, _), metadata in zip(
-        written, await asyncio.gather(*(delivery for *_, delivery in written)), strict=True
-    ):
+    for (_, table, *_), metadata in zip(encoded, await asyncio.gather(*deliveries), strict=True):
         tp = TP(metadata.topic, metadata.partition)
         if metadata.offset > newest.get((id(table), tp), (None, -1))[1]:
             newest[(id(table), tp)] = (table, metadata.offset)
-    for event, table, key, value, _ in written:
+    for event, table, key, value, *_ in encoded:
         _current_event.set(weakref.ref(event))
         if value is _DELETE:
             del table.data[key]

@@ -32,12 +32,7 @@ def test_absent_offsets_are_passed_only_where_the_fetcher_found_them_absent():
 
     assert commit_offset(10, [10, 11, 15, 16], absent_until) == (17, 4)
     assert commit_offset(10, [10, 11], absent_until) == (15, 2)  # a hole before an offset not acknowledged yet
-    assert commit_offset(10, [10, 11, 15, 16]) == (12, 2)  # a dense topic: no holes, 12..14 were not processed
-
-
-def test_an_absent_first_offset_after_a_seek_is_passed_only_on_compacted_topics():
-    assert commit_offset(10, [11, 12], first_may_be_absent=True) == (13, 2)
-    assert commit_offset(10, [11, 12], first_may_be_absent=False) == (10, 0)
+    assert commit_offset(10, [10, 11, 15, 16]) == (12, 2)  # no hole known: 12..14 were not processed
 
 
 @pytest.fixture
@@ -46,13 +41,12 @@ def consumer():
 
     consumer = app.consumer
     assert isinstance(consumer, ContiguousCommitConsumer)
-    assert REMITTANCES.full_name(settings) in consumer.dense_topics
-    assert CLAIMS.full_name(settings) not in consumer.dense_topics
     topics = REMITTANCES.full_name(settings), CLAIMS.full_name(settings)
     app.topics._acking_topics.update(topics)  # what subscribing an agent to them does
     for bookkeeping in (consumer._acked, consumer._acked_index, consumer._committed_offset, consumer._gap):
         bookkeeping.clear()  # the app's consumer is shared by the tests of this module
-    consumer._log_start.clear()
+    for own in (consumer._log_start, consumer._delivered_upto, consumer._sought):
+        own.clear()
     return consumer, TP(topics[0], 0), TP(topics[1], 0)
 
 
@@ -74,17 +68,38 @@ def test_a_message_the_stream_skipped_is_not_counted_as_processed(consumer):
     assert consumer._new_offset(remittances) == 102
 
 
-def test_a_jump_in_fetched_offsets_makes_a_gap_only_on_compacted_topics(consumer):
+def test_a_jump_in_fetched_offsets_is_a_gap_only_beyond_what_was_handed_out_before(consumer):
     import asyncio
 
     consumer, remittances, claims = consumer
-    for tp in (remittances, claims):
+    for tp, delivered_upto in ((remittances, 19), (claims, 10)):
         consumer._committed_offset[tp] = 10
-        asyncio.run(consumer._add_gap(tp, 11, 20))  # Faust: read offset 10, then offset 20 fetched
+        consumer._delivered_upto[tp] = delivered_upto
+        asyncio.run(consumer._add_gap(tp, 11, 20))  # Faust: read offset 10 (a seek), then offset 20 fetched
         for offset in (10, 11):
             assert consumer.ack(message(tp, offset, tracked=True))
-    assert consumer._new_offset(remittances) == 12
+    assert consumer._new_offset(remittances) == 12  # 12..19 were handed out before the seek: not absent
     assert consumer._new_offset(claims) == 20  # 12..19 absent; 20 itself fetched, not processed yet
+
+
+def test_offsets_between_a_seek_and_the_first_one_fetched_after_it_are_absent_unless_handed_out_before(
+    consumer, monkeypatch
+):
+    consumer, remittances, claims = consumer
+    delivered = []
+    monkeypatch.setattr(consumer, "_deliver", delivered.append)  # Faust's handler, called last
+    consumer._delivered_upto[claims] = 30
+    for tp in (remittances, claims):
+        consumer._committed_offset[tp] = 20
+        consumer._sought[tp] = 20
+    consumer.callback(message(remittances, 21, tracked=False))  # 20 absent: a transaction marker
+    consumer.callback(message(claims, 31, tracked=False))  # the rest of a batch fetched before the seek
+    assert [m.offset for m in delivered] == [21, 31]
+    assert consumer._new_offset(remittances) is None
+    assert consumer.ack(message(remittances, 21, tracked=True))
+    assert consumer._new_offset(remittances) == 22
+    assert consumer.ack(message(claims, 31, tracked=True))
+    assert consumer._new_offset(claims) is None  # 20..30 were handed out before the seek, not processed yet
 
 
 def test_nothing_is_committed_for_a_partition_before_its_seek(consumer):
@@ -123,5 +138,6 @@ def test_partitions_never_committed_or_committed_below_the_log_start_are_sought_
     monkeypatch.setattr(consumer, "_thread", thread)
     assert asyncio.run(consumer.seek_to_committed()) == {p0: 5, p1: 3, p2: 0, p3: 60}
     assert thread.sought == {p1: 3, p2: 0, p3: 60}
+    assert consumer._sought == {p0: 5, p1: 3, p2: 0, p3: 60}  # the first fetch after it tells what is absent
     assert "offsets 50..59 were deleted by the topic's retention" in caplog.text
     assert consumer._log_start[p2] == 0  # Faust stores a committed 0 as None: the commit floor comes from here
