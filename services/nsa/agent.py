@@ -47,10 +47,11 @@ from services.streams import (
     dead_letter_for,
     decode,
     deliver_outputs,
+    encode,
     event_type_of,
     processing,
+    produce,
     read_table,
-    send,
     send_dead_letter,
     write_tables,
 )
@@ -159,7 +160,7 @@ async def _on_tick(event: faust.EventT, partition: int) -> None:
         return
     offsets = settings.reminder_offsets()
     counts: Counter = Counter()
-    deliveries = []
+    outputs = []  # sent once every case is refreshed, right before the cases that record them (see Batch)
     sent = []
     changed: list[NSACase] = []
     for raw in list(nsa_cases.values()):
@@ -168,8 +169,7 @@ async def _on_tick(event: faust.EventT, partition: int) -> None:
             continue
         case = refresh(stored[1], tick.today)
         reminders = due_reminders(case, tick.today, offsets)
-        for reminder in reminders:
-            deliveries.append(await send("alerts.nsa-deadline", case.claim_key, reminder))
+        outputs.extend(encode("alerts.nsa-deadline", case.claim_key, reminder) for reminder in reminders)
         sent.extend(reminders)
         updated = mark_sent(case, reminders)
         if updated != stored[1]:
@@ -180,7 +180,8 @@ async def _on_tick(event: faust.EventT, partition: int) -> None:
                 kind, deadline = min(deadlines, key=lambda item: item[1])
                 remaining = business_days_remaining(tick.today, deadline)
                 counts[(updated.classification.category, kind, metrics.days_remaining_bucket(remaining))] += 1
-    await deliver_outputs(deliveries)  # the reminders, then the cases that record them (changelog first)
+    # the reminders, then the cases that record them (changelog first)
+    await deliver_outputs([await produce(output) for output in outputs])
     await _store(event, partition, changed)
     for reminder in sent:
         metrics.nsa_reminders.labels(
