@@ -11,7 +11,7 @@ core does not know appears (the same claim revision alerted twice under two ids 
 every copy of an alert equals the offline core's. The design is at least once: a worker that dies in the
 round trip between a batch's outputs and the changelog writes that record them repeats those outputs with the
 same ids (consumers key on the id), so repeated records of one alert id are counted and printed (`-s`), not
-failed on (since outputs are held to the end of their batch, kills repeat none in practice); without a crash
+failed on (since outputs are held to the end of their batch, most kills repeat none); without a crash
 or rebalance (two workers) there must be none. Each also checks
 that the claim-states changelog, which a worker taking a partition over restores, records every processed event
 (``StateNotInChangelog`` otherwise: before services/streams.py wrote the changelog ahead of the local store, a
