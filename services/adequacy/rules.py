@@ -34,7 +34,7 @@ import datetime as dt
 import hashlib
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
@@ -627,15 +627,84 @@ def build_opportunity(
     checklist: Sequence[str] = SCA_CHECKLIST,
 ) -> SCAOpportunity:
     """An opportunity from its parts; dollars are the sums over ``claims``."""
-    start, end = period_bounds(period_day, config.period)
-    refs = list(claims)[-config.max_claim_refs :]
-    billed = sum((ref.billed for ref in claims), ZERO)
-    paid = sum((ref.paid for ref in claims), ZERO)
     expected_refs = [ref.expected for ref in claims if ref.expected is not None]
     medicare_refs = [ref.medicare for ref in claims if ref.medicare is not None]
-    medicare_total = sum(medicare_refs, ZERO) if medicare_refs else None
-    count = max(claim_count or 0, len(claims))
-    anchor_medicare = medicare_total if medicare_refs and len(medicare_refs) == count else None
+    return _opportunity_from_totals(
+        rule=rule,
+        payer_id=payer_id,
+        specialty=specialty,
+        region=region,
+        period_day=period_day,
+        refs=list(claims)[-config.max_claim_refs :],
+        totals=ClaimTotals(
+            count=len(claims),
+            billed=sum((ref.billed for ref in claims), ZERO),
+            paid=sum((ref.paid for ref in claims), ZERO),
+            expected=sum(expected_refs, ZERO),
+            expected_count=len(expected_refs),
+            medicare=sum(medicare_refs, ZERO),
+            medicare_count=len(medicare_refs),
+        ),
+        first_claim_date=min(claim_dates) if claim_dates else None,
+        last_claim_date=max(claim_dates) if claim_dates else None,
+        evidence=evidence,
+        cited_gap=cited_gap,
+        config=config,
+        payer_name=payer_name,
+        payer_group=payer_group,
+        product_line=product_line,
+        citations=citations,
+        caveats=caveats,
+        gap_exception=gap_exception,
+        claim_count=claim_count,
+        checklist=checklist,
+    )
+
+
+@dataclass(frozen=True)
+class ClaimTotals:
+    """The dollars of an opportunity's claims: what build_opportunity sums over its claim refs."""
+
+    count: int
+    billed: Decimal
+    paid: Decimal
+    expected: Decimal
+    """The sum of the claims that have an expected amount (``expected_count`` of them)."""
+    expected_count: int
+    medicare: Decimal
+    """The sum of the claims that have a Medicare amount (``medicare_count`` of them)."""
+    medicare_count: int
+
+
+def _opportunity_from_totals(
+    *,
+    rule: str,
+    payer_id: str,
+    specialty: str,
+    region: Region,
+    period_day: dt.date,
+    refs: Sequence[ClaimRef],
+    totals: ClaimTotals,
+    first_claim_date: dt.date | None,
+    last_claim_date: dt.date | None,
+    evidence: dict[str, Any],
+    cited_gap: str,
+    config: AdequacyConfig,
+    payer_name: str | None,
+    payer_group: str,
+    product_line: str | None,
+    citations: Sequence[str],
+    caveats: Sequence[str],
+    gap_exception: bool,
+    claim_count: int | None,
+    checklist: Sequence[str],
+) -> SCAOpportunity:
+    """build_opportunity from the sums over its claims and the claim refs listed (the last
+    ``max_claim_refs`` claims): the recurrence rule's live path has the sums without the claims."""
+    start, end = period_bounds(period_day, config.period)
+    medicare_total = totals.medicare if totals.medicare_count else None
+    count = max(claim_count or 0, totals.count)
+    anchor_medicare = medicare_total if totals.medicare_count and totals.medicare_count == count else None
     return SCAOpportunity(
         opportunity_id=opportunity_id(payer_id, specialty, region.code, rule, start, end),
         payer_id=payer_id,
@@ -650,20 +719,20 @@ def build_opportunity(
         period=f"{start.isoformat()}..{end.isoformat()}",
         period_start=start,
         period_end=end,
-        first_claim_date=min(claim_dates) if claim_dates else None,
-        last_claim_date=max(claim_dates) if claim_dates else None,
+        first_claim_date=first_claim_date,
+        last_claim_date=last_claim_date,
         evidence=evidence,
         citations=list(dict.fromkeys(citations)),
         caveats=list(dict.fromkeys(caveats)),
-        claims=refs,
+        claims=list(refs),
         claim_count=count,
-        billed_amount=money(billed),
-        paid_amount=money(paid),
-        expected_amount=money(sum(expected_refs, ZERO)) if expected_refs else None,
-        expected_claim_count=len(expected_refs),
+        billed_amount=money(totals.billed),
+        paid_amount=money(totals.paid),
+        expected_amount=money(totals.expected) if totals.expected_count else None,
+        expected_claim_count=totals.expected_count,
         medicare_amount=money(medicare_total) if medicare_total is not None else None,
-        medicare_claim_count=len(medicare_refs),
-        anchors=_anchors(billed, anchor_medicare, cited_gap, gap_exception, config, checklist),
+        medicare_claim_count=totals.medicare_count,
+        anchors=_anchors(totals.billed, anchor_medicare, cited_gap, gap_exception, config, checklist),
     )
 
 
@@ -835,9 +904,37 @@ def recurrence_trigger(
     """
     if count < config.recurrence_min_claims or not claims:
         return None
-    first = claims[0]
-    assert first.specialty_group is not None
-    lines_of_business = {facts.product_line for facts in claims}
+    return recurrence_opportunity(
+        count,
+        ClaimsSummary.of(claims),
+        [facts.claim_ref() for facts in claims[-config.max_claim_refs :]],
+        region,
+        window_start=window_start,
+        window_end=window_end,
+        claim_dates=(min(facts.claim_date for facts in claims), max(facts.claim_date for facts in claims)),
+        config=config,
+    )
+
+
+def recurrence_opportunity(
+    count: int,
+    summary: ClaimsSummary,
+    refs: Sequence[ClaimRef],
+    region: Region,
+    *,
+    window_start: dt.date,
+    window_end: dt.date,
+    claim_dates: tuple[dt.date, dt.date] | None = None,
+    config: AdequacyConfig = DEFAULT_CONFIG,
+) -> SCAOpportunity | None:
+    """recurrence_trigger from the summary of the window's claims rather than the claims: ``refs`` are the
+    claim refs of the last ``max_claim_refs`` claims (in order), ``claim_dates`` the first and last claim
+    dates (by default those of the summary's first and last claims)."""
+    if count < config.recurrence_min_claims or summary.first is None or summary.last is None:
+        return None
+    _, _, payer_id, specialty = summary.first
+    assert specialty is not None
+    first_date, last_date = claim_dates or (summary.first[0], summary.last[0])
     evidence = {
         "claims_in_window": count,
         "max_claims_in_window_max": count,
@@ -845,35 +942,246 @@ def recurrence_trigger(
         "window_days": config.recurrence_window_days,
         "window_start": window_start.isoformat(),
         "window_end": window_end.isoformat(),
-        "billed_in_window": _money_text(sum((facts.billed for facts in claims), ZERO)),
-        "paid_in_window": _money_text(sum((facts.paid for facts in claims), ZERO)),
-        "claims_listed": len(claims),
+        "billed_in_window": _money_text(summary.billed),
+        "paid_in_window": _money_text(summary.paid),
+        "claims_listed": summary.count,
         "region_basis": region.basis,
-        "product_types_seen": sorted({facts.product_type for facts in claims if facts.product_type}),
-        "denial_codes_seen": sorted({code for facts in claims for code in facts.denial_codes}),
+        "product_types_seen": sorted(summary.product_types),
+        "denial_codes_seen": sorted(summary.denial_codes),
     }
     cited = (
-        f"{count} out-of-network {_label(first.specialty_group)} claims for this payer's members in "
+        f"{count} out-of-network {_label(specialty)} claims for this payer's members in "
         f"{region.code} within {config.recurrence_window_days} days "
         f"({window_start.isoformat()} to {window_end.isoformat()}): members keep "
         f"needing care the network does not supply."
     )
-    return build_opportunity(
+    lines_of_business = list(summary.product_lines)
+    return _opportunity_from_totals(
         rule="recurrence",
-        payer_id=first.payer_id,
-        specialty=first.specialty_group,
+        payer_id=payer_id,
+        specialty=specialty,
         region=region,
         period_day=window_end,
-        claims=[facts.claim_ref() for facts in claims],
-        claim_dates=[facts.claim_date for facts in claims],
+        refs=list(refs)[-config.max_claim_refs :],
+        totals=ClaimTotals(
+            count=summary.count,
+            billed=summary.billed,
+            paid=summary.paid,
+            expected=summary.expected,
+            expected_count=summary.expected_count,
+            medicare=summary.medicare,
+            medicare_count=summary.medicare_count,
+        ),
+        first_claim_date=first_date,
+        last_claim_date=last_date,
         evidence=evidence,
         cited_gap=cited,
         config=config,
-        payer_name=next((facts.payer_name for facts in reversed(claims) if facts.payer_name), None),
-        payer_group=claims[-1].payer_group,
-        product_line=lines_of_business.pop() if len(lines_of_business) == 1 else "mixed",
-        gap_exception=any(facts.needs_gap_exception for facts in claims),
+        payer_name=summary.named[2] if summary.named is not None else None,
+        payer_group=summary.last[2],
+        product_line=lines_of_business[0] if len(lines_of_business) == 1 else "mixed",
+        citations=(),
+        caveats=(),
+        gap_exception=summary.gap_exceptions > 0,
         claim_count=count,
+        checklist=SCA_CHECKLIST,
+    )
+
+
+def _bump(counts: dict[Any, int], key: Any, sign: int) -> None:
+    """Add ``sign`` to a multiset; a key whose count reaches 0 leaves it."""
+    total = counts.get(key, 0) + sign
+    if total:
+        counts[key] = total
+    else:
+        del counts[key]
+
+
+@dataclass
+class ClaimsSummary:
+    """What recurrence_trigger reads of a list of distinct claims, without the claims: counts, sums,
+    multisets, and the claims it picks by position (the first one's payer and specialty, the last one's
+    payer group, the last payer name). Kept per 1-day pane of the live tracker, updated as claims are added
+    and removed, and combined over the panes of a window (``combine_summaries``), so that a claim costs the
+    panes of its window rather than their claims.
+
+    ``add`` and ``remove`` keep the picks of the claims ordered by (claim_date, claim_key), the order of
+    ``claims_in_window``: after any sequence of them, the summary equals ``ClaimsSummary.of`` over the
+    remaining claims in that order. Money is summed exactly (Decimal, within its 28 digits), so a sum
+    reached by adding and subtracting equals the sum from scratch; the exponent may differ (1.50 - 0.25 + 0.25
+    is 1.50 where 1.5 alone is 1.5), which ``money`` removes.
+    """
+
+    count: int = 0
+    billed: Decimal = ZERO
+    paid: Decimal = ZERO
+    expected: Decimal = ZERO
+    """Sum over the ``expected_count`` claims that have an expected amount."""
+    expected_count: int = 0
+    medicare: Decimal = ZERO
+    """Sum over the ``medicare_count`` claims that have a Medicare amount."""
+    medicare_count: int = 0
+    gap_exceptions: int = 0
+    """Claims that need a gap exception (ClaimFacts.needs_gap_exception)."""
+    product_types: dict[str, int] = field(default_factory=dict)
+    """Non-empty product type -> claims."""
+    denial_codes: dict[str, int] = field(default_factory=dict)
+    """Denial code -> occurrences in the claims' denial_codes."""
+    product_lines: dict[str | None, int] = field(default_factory=dict)
+    """Product line (None included) -> claims."""
+    first: tuple[dt.date, str, str, str | None] | None = None
+    """(claim_date, claim_key, payer_id, specialty_group) of the first claim."""
+    last: tuple[dt.date, str, str] | None = None
+    """(claim_date, claim_key, payer_group) of the last claim."""
+    named: tuple[dt.date, str, str] | None = None
+    """(claim_date, claim_key, payer_name) of the last claim with a payer name."""
+
+    @classmethod
+    def of(cls, claims: Iterable[ClaimFacts]) -> ClaimsSummary:
+        """The summary of ``claims`` taken in the order given (recurrence_trigger's picks are positional)."""
+        summary = cls()
+        for facts in claims:
+            summary._tally(facts, 1)
+            if summary.first is None:
+                summary.first = _first_pick(facts)
+            summary.last = (facts.claim_date, facts.claim_key, facts.payer_group)
+            if facts.payer_name:
+                summary.named = (facts.claim_date, facts.claim_key, facts.payer_name)
+        return summary
+
+    def add(self, facts: ClaimFacts) -> None:
+        """Add a claim whose claim key the summary does not hold."""
+        self._tally(facts, 1)
+        order = (facts.claim_date, facts.claim_key)
+        if self.first is None or order < self.first[:2]:
+            self.first = _first_pick(facts)
+        if self.last is None or order > self.last[:2]:
+            self.last = (facts.claim_date, facts.claim_key, facts.payer_group)
+        if facts.payer_name and (self.named is None or order > self.named[:2]):
+            self.named = (facts.claim_date, facts.claim_key, facts.payer_name)
+
+    def remove(self, facts: ClaimFacts, rest: Callable[[], Iterable[ClaimFacts]]) -> None:
+        """Remove a claim the summary holds (the version that was added). ``rest`` gives the remaining claims
+        in (claim_date, claim_key) order; it is read only when the claim removed was one of the picks."""
+        self._tally(facts, -1)
+        picks = (self.first, self.last, self.named)
+        if any(pick is not None and pick[1] == facts.claim_key for pick in picks):
+            repicked = ClaimsSummary.of(rest())
+            self.first, self.last, self.named = repicked.first, repicked.last, repicked.named
+
+    def _tally(self, facts: ClaimFacts, sign: int) -> None:
+        self.count += sign
+        if sign > 0:
+            self.billed += facts.billed
+            self.paid += facts.paid
+        else:
+            self.billed -= facts.billed
+            self.paid -= facts.paid
+        if facts.expected is not None:
+            self.expected = self.expected + facts.expected if sign > 0 else self.expected - facts.expected
+            self.expected_count += sign
+        if facts.medicare is not None:
+            self.medicare = self.medicare + facts.medicare if sign > 0 else self.medicare - facts.medicare
+            self.medicare_count += sign
+        if facts.needs_gap_exception:
+            self.gap_exceptions += sign
+        if facts.product_type:
+            _bump(self.product_types, facts.product_type, sign)
+        for code in facts.denial_codes:
+            _bump(self.denial_codes, code, sign)
+        _bump(self.product_lines, facts.product_line, sign)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (money as strings, dates ISO) for a state store."""
+        return {
+            "count": self.count,
+            "billed": str(self.billed),
+            "paid": str(self.paid),
+            "expected": str(self.expected),
+            "expected_count": self.expected_count,
+            "medicare": str(self.medicare),
+            "medicare_count": self.medicare_count,
+            "gap_exceptions": self.gap_exceptions,
+            "product_types": dict(self.product_types),
+            "denial_codes": dict(self.denial_codes),
+            "product_lines": [[line, count] for line, count in self.product_lines.items()],
+            "first": _pick_to_json(self.first),
+            "last": _pick_to_json(self.last),
+            "named": _pick_to_json(self.named),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ClaimsSummary:
+        return cls(
+            count=data["count"],
+            billed=Decimal(data["billed"]),
+            paid=Decimal(data["paid"]),
+            expected=Decimal(data["expected"]),
+            expected_count=data["expected_count"],
+            medicare=Decimal(data["medicare"]),
+            medicare_count=data["medicare_count"],
+            gap_exceptions=data["gap_exceptions"],
+            product_types=dict(data["product_types"]),
+            denial_codes=dict(data["denial_codes"]),
+            product_lines={line: count for line, count in data["product_lines"]},
+            first=_pick_from_json(data["first"]),  # type: ignore[arg-type]
+            last=_pick_from_json(data["last"]),  # type: ignore[arg-type]
+            named=_pick_from_json(data["named"]),  # type: ignore[arg-type]
+        )
+
+
+def _first_pick(facts: ClaimFacts) -> tuple[dt.date, str, str, str | None]:
+    return (facts.claim_date, facts.claim_key, facts.payer_id, facts.specialty_group)
+
+
+def _pick_to_json(pick: tuple[Any, ...] | None) -> list[Any] | None:
+    return None if pick is None else [pick[0].isoformat(), *pick[1:]]
+
+
+def _pick_from_json(data: Sequence[Any] | None) -> tuple[Any, ...] | None:
+    return None if data is None else (dt.date.fromisoformat(data[0]), *data[1:])
+
+
+def combine_summaries(summaries: Iterable[ClaimsSummary]) -> ClaimsSummary:
+    """The summary of consecutive groups of claims, given in order (every claim of a group before every claim
+    of the next one, as the 1-day panes of a window): sums and multisets added, the picks of the first and
+    last groups that have them."""
+    combined = ClaimsSummary()
+    for summary in summaries:
+        combined.count += summary.count
+        combined.billed += summary.billed
+        combined.paid += summary.paid
+        combined.expected += summary.expected
+        combined.expected_count += summary.expected_count
+        combined.medicare += summary.medicare
+        combined.medicare_count += summary.medicare_count
+        combined.gap_exceptions += summary.gap_exceptions
+        for target, counts in (
+            (combined.product_types, summary.product_types),
+            (combined.denial_codes, summary.denial_codes),
+            (combined.product_lines, summary.product_lines),
+        ):
+            for key, count in counts.items():
+                _bump(target, key, count)
+        if combined.first is None:
+            combined.first = summary.first
+        if summary.last is not None:
+            combined.last = summary.last
+        if summary.named is not None:
+            combined.named = summary.named
+    return combined
+
+
+def claim_ref_from_dict(data: Mapping[str, Any]) -> ClaimRef:
+    """``ClaimFacts.from_dict(data).claim_ref()`` without building the ClaimFacts (the live tracker lists the
+    last claims of a window from their stored dicts)."""
+    expected, medicare = data.get("expected"), data.get("medicare")
+    return ClaimRef(
+        payer_claim_id=data["payer_claim_id"],
+        billed=Decimal(data["billed"]),
+        paid=Decimal(data["paid"]),
+        expected=Decimal(expected) if expected is not None else None,
+        medicare=Decimal(medicare) if medicare is not None else None,
     )
 
 

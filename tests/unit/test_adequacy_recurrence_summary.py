@@ -1,0 +1,167 @@
+"""The recurrence rule's incremental summaries (ClaimsSummary, combine_summaries, recurrence_opportunity) and
+the live tracker's panes (services/adequacy/agent.py ``_observe_recurrence``) against the computation from
+every claim of the window (claims_in_window + recurrence_trigger), over randomized adds, replacements,
+removals and sliding windows with fixed seeds."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from schemas.adequacy import SCAOpportunity
+from services.adequacy.rules import (
+    AdequacyConfig,
+    ClaimFacts,
+    ClaimsSummary,
+    Region,
+    claim_ref_from_dict,
+    claims_in_window,
+    combine_summaries,
+    recurrence_opportunity,
+    recurrence_trigger,
+)
+
+REGION = Region("OK-40001", "OK", "40001", "900", "patient_zip")
+START = dt.date(2025, 1, 1)
+AMOUNTS = ("0", "10", "10.5", "99.99", "1234.50", "0.01", "250.125")
+
+
+def random_claim(rng: random.Random, claim_key: str, day: dt.date) -> ClaimFacts:
+    """A claim of the key PAYER1|cardiology|OK-40001 with every field the summary reads varied."""
+    filing, product = rng.choice([(None, None), (None, "HMO"), (None, "PPO"), ("HM", "HMO"), ("12", "PPO")])
+    filing, product = rng.choice([(filing, product), ("16", "MA"), ("CI", None), (None, "Custom"), ("14", None)])
+    return ClaimFacts(
+        claim_key=claim_key,
+        payer_id="PAYER1",
+        payer_claim_id=f"PCID-{claim_key}-{rng.randrange(3)}",
+        claim_date=day,
+        status_code=rng.choice(["1", "2", "4"]),
+        billed=Decimal(rng.choice(AMOUNTS)),
+        paid=Decimal(rng.choice(AMOUNTS)),
+        payer_name=rng.choice([None, "", "Acme Health", "Acme Health Plan"]),
+        filing_indicator=filing,
+        product_type=product,
+        specialty_group="cardiology",
+        state="OK",
+        denial_codes=tuple(rng.sample(["CO-242", "CO-243", "PR-279"], rng.randrange(3))),
+        denied_amount=Decimal(rng.choice(AMOUNTS)),
+        expected=rng.choice([None, Decimal(rng.choice(AMOUNTS))]),
+        medicare=rng.choice([None, None, Decimal(rng.choice(AMOUNTS))]),
+        payer_group=rng.choice(["acme", "other", "big"]),
+    )
+
+
+def ordered(claims: dict[str, ClaimFacts]) -> list[ClaimFacts]:
+    return sorted(claims.values(), key=lambda facts: (facts.claim_date, facts.claim_key))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_summary_kept_by_adds_replacements_and_removals_equals_the_summary_from_scratch(seed: int) -> None:
+    rng = random.Random(seed)
+    day = START + dt.timedelta(days=seed)
+    held: dict[str, ClaimFacts] = {}
+    summary = ClaimsSummary()
+    for step in range(400):
+        claim_key = f"C{rng.randrange(40):02d}"
+        action = rng.random()
+        if claim_key in held and action < 0.3:  # removal
+            removed = held.pop(claim_key)
+            summary.remove(removed, lambda: ordered(held))
+        elif claim_key in held:  # replacement: a later version of the claim
+            summary.remove(held.pop(claim_key), lambda: ordered(held))
+            held[claim_key] = random_claim(rng, claim_key, day)
+            summary.add(held[claim_key])
+        else:
+            held[claim_key] = random_claim(rng, claim_key, day)
+            summary.add(held[claim_key])
+        expected = ClaimsSummary.of(ordered(held))
+        assert summary == expected, f"step {step}"
+        assert ClaimsSummary.from_dict(json.loads(json.dumps(summary.to_dict()))) == expected
+    assert summary.count == len(held) > 0
+
+
+def test_summary_removal_repicks_the_last_named_claim() -> None:
+    rng = random.Random(1)
+    claims = [random_claim(rng, key, START) for key in ("A", "B", "C")]
+    claims = [
+        ClaimFacts(**{**vars(facts), "payer_name": name, "payer_group": group})
+        for facts, name, group in zip(claims, ["First", None, "Third"], ["g1", "g2", "g3"], strict=True)
+    ]
+    summary = ClaimsSummary()
+    for facts in reversed(claims):
+        summary.add(facts)
+    assert summary.named is not None and summary.named[2] == "Third"
+    assert summary.last is not None and summary.last[2] == "g3"
+    summary.remove(claims[2], lambda: claims[:2])
+    assert summary.named is not None and summary.named[2] == "First"  # B has no payer name
+    assert summary.last is not None and summary.last[2] == "g2"
+    assert summary.first is not None and summary.first[1] == "A"
+
+
+def test_claim_ref_from_dict_equals_the_claim_facts_ref() -> None:
+    rng = random.Random(2)
+    for index in range(50):
+        facts = random_claim(rng, f"K{index}", START)
+        assert claim_ref_from_dict(json.loads(json.dumps(facts.to_dict()))) == facts.claim_ref()
+
+
+def sliding_windows(held: dict[str, ClaimFacts], days: int) -> Iterator[tuple[dt.date, list[ClaimFacts]]]:
+    dates = sorted({facts.claim_date for facts in held.values()})
+    for end in {date + dt.timedelta(days=shift) for date in dates for shift in (0, days // 2, days - 1)}:
+        yield end, claims_in_window(held.values(), end, days)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_opportunity_from_day_summaries_equals_the_opportunity_from_the_claims(seed: int) -> None:
+    rng = random.Random(100 + seed)
+    config = AdequacyConfig(recurrence_window_days=20, max_claim_refs=rng.choice([1, 4, 50]))
+    held: dict[str, ClaimFacts] = {}
+    per_day: dict[dt.date, ClaimsSummary] = {}
+    compared = 0
+    for _ in range(150):
+        claim_key = f"C{rng.randrange(60):02d}"
+        day = START + dt.timedelta(days=rng.randrange(45))
+        if claim_key in held:
+            old = held.pop(claim_key)
+            per_day[old.claim_date].remove(
+                old, lambda old=old: ordered({k: f for k, f in held.items() if f.claim_date == old.claim_date})
+            )
+        if rng.random() < 0.85:
+            held[claim_key] = random_claim(rng, claim_key, day)
+            per_day.setdefault(day, ClaimsSummary()).add(held[claim_key])
+        for end, window in sliding_windows(held, config.recurrence_window_days):
+            start = end - dt.timedelta(days=config.recurrence_window_days - 1)
+            days = sorted(day for day in per_day if start <= day <= end and per_day[day].count)
+            summary = combine_summaries(per_day[day] for day in days)
+            assert summary == ClaimsSummary.of(window)
+            refs = [facts.claim_ref() for facts in window[-config.max_claim_refs :]]
+            live = recurrence_opportunity(
+                len(window), summary, refs, REGION, window_start=start, window_end=end, config=config
+            )
+            scratch = recurrence_trigger(len(window), window, REGION, window_start=start, window_end=end, config=config)
+            assert _dump(live) == _dump(scratch)
+            compared += scratch is not None
+    assert compared > 100  # the threshold was reached often enough to compare opportunities
+
+
+def _dump(opportunity: SCAOpportunity | None) -> Any:
+    return None if opportunity is None else opportunity.model_dump(mode="json")
+
+
+def test_recurrence_trigger_keeps_its_positional_picks_for_an_unsorted_sample() -> None:
+    rng = random.Random(3)
+    late = random_claim(rng, "Z", START + dt.timedelta(days=5))
+    early = random_claim(rng, "A", START)
+    late = ClaimFacts(**{**vars(late), "payer_group": "late", "payer_name": "Late"})
+    early = ClaimFacts(**{**vars(early), "payer_group": "early", "payer_name": "Early"})
+    found = recurrence_trigger(5, [late, early], REGION, window_start=START, window_end=START + dt.timedelta(days=89))
+    assert found is not None
+    assert found.payer_group == "early" and found.payer_name == "Early"  # the last of the sample given
+    assert found.first_claim_date == START and found.last_claim_date == START + dt.timedelta(days=5)
+    assert [ref.payer_claim_id for ref in found.claims] == [late.payer_claim_id, early.payer_claim_id]
