@@ -16,6 +16,7 @@ The same core as ``claimwatch opportunities`` (services/adequacy/rules.py), in t
 2. ``track_opportunities`` reads that topic (one partition holds a key's whole history) and keeps:
    - ``adequacy-oon-claims``: a Faust windowed table holding, per recurrence key and 1-day window of claim
      dates, the distinct OON claims of that day: the panes of the 90-day windows hopping by one day (below);
+     beside each pane, under ``<key>#summary``, its ClaimsSummary (counts, sums, multisets, picks);
    - ``adequacy-recurrence``: per recurrence key its region, newest claim date and days with claims, and
      per claim its pane;
    - ``adequacy-value``: per period, the code volumes of the whole group, and per payer + state + code the
@@ -43,6 +44,18 @@ Windows (what Faust does, read in faust/tables/base.py, wrappers.py and windows.
   millisecond in Faust's producer buffer: the 600-claim integration stream took 52 s instead of 13 s. So
   the table holds the windows' panes, 1-day tumbling windows (a hopping window whose step is its size): one
   write per claim, and a 90-day window's count is the sum of its 90 panes, read when a claim arrives.
+- Each pane has its ClaimsSummary (services/adequacy/rules.py), updated when a claim is added to, replaced
+  in or removed from it, and its claims are kept in claim-key order. The opportunity of the chosen window
+  is built from the combined summaries of its panes and the refs of its last ``max_claim_refs`` claims, read
+  from the end of its last panes: a claim costs the (at most 179) days of the span and the claims listed,
+  not the claims of the window (rebuilding ClaimFacts for every claim of a window on every claim made the
+  tracker more than half of a worker's time on a 25,000-claim burst). The result is the one
+  claims_in_window + recurrence_trigger give over the window's claims: the panes hold distinct claims (the
+  ``adequacy-recurrence`` index moves a claim key from its old pane to its new one), and the summaries
+  keep what recurrence_trigger reads of them. A pane written before the summaries (state of an older
+  worker) has none: it is summarised, sorted and written back the first time it is read. The other way
+  round is not handled: a worker of an older version ignores the summaries and would leave them stale, so
+  going back to one needs the ``adequacy-oon-claims`` summaries deleted (or the tracker's state rebuilt).
 - Faust expires windows against the wall clock (``window.stale(end, time.time())`` in
   ``Collection._del_old_keys``, every ``table_cleanup_interval``), not against stream time: with any
   ``expires`` shorter than the age of the data, the windows of last year's claims are deleted by the first
@@ -68,6 +81,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import json
 import logging
 from decimal import Decimal
@@ -78,6 +92,7 @@ import faust.windows
 
 from schemas.adequacy import (
     AdequacyObservation,
+    ClaimRef,
     ObservedClaim,
     ObservedLine,
     ObservedRegion,
@@ -93,16 +108,18 @@ from services.adequacy.reference import NetworkReference, load_network_reference
 from services.adequacy.rules import (
     AdequacyConfig,
     ClaimFacts,
+    ClaimsSummary,
     LineOutcome,
     NotAssessable,
     Region,
     claim_facts,
-    claims_in_window,
+    claim_ref_from_dict,
+    combine_summaries,
     evaluate_claim,
     line_outcomes_from_evaluation,
     merge_opportunity,
     period_bounds,
-    recurrence_trigger,
+    recurrence_opportunity,
     value_triggers,
 )
 from services.app import TOPICS, app, bytes_table, settings, table_options
@@ -314,36 +331,99 @@ async def _on_claim(batch: Batch, event: faust.EventT) -> None:
 # ------------------------------------------------------------------------------------------ recurrence
 
 
+@functools.lru_cache(maxsize=4096)
 def _pane(day: dt.date) -> tuple[float, float]:
     (window_range,) = oon_claims.table.window.ranges(_day_timestamp(day))
     return window_range
 
 
+SUMMARY = "#summary"
+"""Suffix of the windowed-table key that holds a pane's ClaimsSummary (``payer|specialty|region#summary``)."""
+
+
 class _Panes:
-    """The 1-day panes of one recurrence key (claim key -> ClaimFacts.to_dict()) in one event, and the days
-    that have one (kept with the key, so that only those panes are read)."""
+    """The 1-day panes of one recurrence key in one event, and the days that have one (kept with the key, so
+    that only those panes are read). A pane is a dict claim key -> ClaimFacts.to_dict(), in claim-key order
+    (the window's last claims are read from the end of its last panes), stored with its ClaimsSummary under
+    the key + SUMMARY."""
 
     def __init__(self, state: Batch, key: str, days: list[str]) -> None:
         self.state = state
         self.key = key
         self.days = {dt.date.fromisoformat(day) for day in days}
 
-    def get(self, day: dt.date) -> dict[str, Any]:
+    def claims(self, day: dt.date) -> dict[str, Any]:
+        """The pane's claims as stored: shared with the batch, not to be changed (``get`` gives a copy)."""
         if day not in self.days:
             return {}
-        return dict(self.state.get(oon_claims.table, (self.key, _pane(day))) or {})
+        return self.state.get(oon_claims.table, (self.key, _pane(day))) or {}
 
-    def put(self, day: dt.date, claims: dict[str, Any]) -> None:
+    def get(self, day: dt.date) -> dict[str, Any]:
+        return dict(self.claims(day))
+
+    def count(self, day: dt.date) -> int:
+        if day not in self.days:
+            return 0
+        stored = self.state.get(oon_claims.table, (self.key + SUMMARY, _pane(day)))
+        return stored["count"] if stored is not None else len(self.claims(day))
+
+    def summary(self, day: dt.date) -> ClaimsSummary:
+        """The pane's summary, shared with the batch (``copy()`` it to change it): decoded once per stored
+        value and batch, as the events of a batch read the same panes. A pane written before summaries were
+        kept (a worker upgraded on its state) is summarised here from its claims, sorted by claim key, and
+        both are written back."""
+        if day not in self.days:
+            return ClaimsSummary()
+        stored = self.state.get(oon_claims.table, (self.key + SUMMARY, _pane(day)))
+        if stored is None:
+            claims = dict(sorted(self.claims(day).items()))
+            summary = ClaimsSummary.of(ClaimFacts.from_dict(item) for item in claims.values())
+            self.put(day, claims, summary)
+            return summary
+        decoded = self.state.scratch.setdefault("recurrence-summaries", {})
+        cached = decoded.get((self.key, day))
+        if cached is None or cached[0] is not stored:  # identity: a value written since is another object
+            cached = decoded[(self.key, day)] = (stored, ClaimsSummary.from_dict(stored))
+        return cached[1]
+
+    def put(self, day: dt.date, claims: dict[str, Any], summary: ClaimsSummary | None) -> None:
         if claims:
+            assert summary is not None and summary.count == len(claims)
             self.state.set(oon_claims.table, (self.key, _pane(day)), claims)
+            self.state.set(oon_claims.table, (self.key + SUMMARY, _pane(day)), summary.to_dict())
             self.days.add(day)
         elif day in self.days:
             self.state.delete(oon_claims.table, (self.key, _pane(day)))
+            self.state.delete(oon_claims.table, (self.key + SUMMARY, _pane(day)))
             self.days.discard(day)
+
+    def last_refs(self, days: list[dt.date], limit: int) -> list[ClaimRef]:
+        """The claim refs of the last ``limit`` claims of the panes of ``days`` (ascending, summarised, so in
+        claim-key order), in (claim_date, claim_key) order: claims_in_window's order."""
+        refs: list[ClaimRef] = []
+        decoded = self.state.scratch.setdefault("recurrence-refs", {})
+        for day in reversed(days):
+            for item in reversed(self.claims(day).values()):
+                cached = decoded.get(id(item))
+                if cached is None or cached[0] is not item:  # the item is held: its id is not reused
+                    cached = decoded[id(item)] = (item, claim_ref_from_dict(item))
+                refs.append(cached[1])
+                if len(refs) == limit:
+                    return refs[::-1]
+        return refs[::-1]
+
+
+def _with_claim(claims: dict[str, Any], claim_key: str, item: dict[str, Any]) -> dict[str, Any]:
+    """``claims`` with ``claim_key`` -> ``item``, kept in claim-key order (a key after the last one appends)."""
+    appended = not claims or claim_key in claims or claim_key > next(reversed(claims))
+    claims[claim_key] = item
+    return claims if appended else dict(sorted(claims.items()))
 
 
 def _observe_recurrence(state: Batch, key: str, facts: ClaimFacts, region: Region) -> SCAOpportunity | None:
-    """RecurrenceState.observe, with the claims held in the panes of the windowed table (see the module doc)."""
+    """RecurrenceState.observe, with the claims held in the panes of the windowed table (see the module doc),
+    computed from the panes' summaries: a claim costs the days of its windows' span and the claims listed,
+    not the claims of its window."""
     days = CONFIG.recurrence_window_days
     day = facts.claim_date
     meta = state.get_json(recurrence_keys, key) or {"region": dataclasses.asdict(region), "days": []}
@@ -351,21 +431,27 @@ def _observe_recurrence(state: Batch, key: str, facts: ClaimFacts, region: Regio
     horizon = latest - 2 * WINDOW  # claims older than two windows before the newest one are dropped
     panes = _Panes(state, key, meta["days"])
     for old_day in sorted(pane_day for pane_day in panes.days if pane_day < horizon):
-        for claim_key in panes.get(old_day):
+        for claim_key in panes.claims(old_day):
             state.delete(recurrence_keys, f"{key}|{claim_key}".encode())
-        panes.put(old_day, {})
+        panes.put(old_day, {}, None)
 
     claim_index = f"{key}|{facts.claim_key}".encode()
     previous = state.get(recurrence_keys, claim_index)
     if previous is not None:  # a later version of the claim replaces the earlier one (distinct claims)
         previous_day = dt.date.fromisoformat(previous.decode("utf-8"))
+        summary = panes.summary(previous_day).copy()
         claims = panes.get(previous_day)
-        claims.pop(facts.claim_key, None)
-        panes.put(previous_day, claims)
+        replaced = claims.pop(facts.claim_key, None)
+        if replaced is not None:
+            summary.remove(
+                ClaimFacts.from_dict(replaced), lambda: (ClaimFacts.from_dict(item) for item in claims.values())
+            )
+        panes.put(previous_day, claims, summary)
     if day >= horizon:
-        claims = panes.get(day)
-        claims[facts.claim_key] = facts.to_dict()
-        panes.put(day, claims)
+        summary = panes.summary(day).copy()
+        claims = _with_claim(panes.get(day), facts.claim_key, facts.to_dict())
+        summary.add(facts)
+        panes.put(day, claims, summary)
         state.set(recurrence_keys, claim_index, day.isoformat().encode("utf-8"))
     else:
         state.delete(recurrence_keys, claim_index)
@@ -378,12 +464,10 @@ def _observe_recurrence(state: Batch, key: str, facts: ClaimFacts, region: Regio
 
     first = day - WINDOW + DAY  # the windows holding the claim start between first and day
     span_days = 2 * days - 1
-    held = {
-        pane_day: panes.get(pane_day) for pane_day in panes.days if 0 <= (pane_day - first).days < span_days
-    }  # only the days that have a pane: most of the 179 days of the span have none
     counts = [0] * span_days
-    for pane_day, claims in held.items():
-        counts[(pane_day - first).days] = len(claims)
+    for pane_day in panes.days:  # only the days that have a pane: most of the 179 days of the span have none
+        if 0 <= (pane_day - first).days < span_days:
+            counts[(pane_day - first).days] = panes.count(pane_day)
     count = sum(counts[:days])
     best = (count, 0)
     for offset in range(1, days):  # slide the window one day at a time
@@ -395,15 +479,17 @@ def _observe_recurrence(state: Batch, key: str, facts: ClaimFacts, region: Regio
         return None
     start = first + offset * DAY
     end = start + WINDOW - DAY
-    window = [
-        ClaimFacts.from_dict(item)
-        for pane_day in sorted(held)
-        if start <= pane_day <= end
-        for item in held[pane_day].values()
-    ]
+    window_days = sorted(pane_day for pane_day in panes.days if start <= pane_day <= end)
+    summary = combine_summaries([panes.summary(pane_day) for pane_day in window_days])
     region_first_seen = Region(**meta["region"])  # RecurrenceState keeps the region of the key's first claim
-    return recurrence_trigger(
-        count, claims_in_window(window, end, days), region_first_seen, window_start=start, window_end=end, config=CONFIG
+    return recurrence_opportunity(
+        count,
+        summary,
+        panes.last_refs(window_days, CONFIG.max_claim_refs),
+        region_first_seen,
+        window_start=start,
+        window_end=end,
+        config=CONFIG,
     )
 
 

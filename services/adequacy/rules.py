@@ -1049,6 +1049,14 @@ class ClaimsSummary:
                 summary.named = (facts.claim_date, facts.claim_key, facts.payer_name)
         return summary
 
+    def copy(self) -> ClaimsSummary:
+        return replace(
+            self,
+            product_types=dict(self.product_types),
+            denial_codes=dict(self.denial_codes),
+            product_lines=dict(self.product_lines),
+        )
+
     def add(self, facts: ClaimFacts) -> None:
         """Add a claim whose claim key the summary does not hold."""
         self._tally(facts, 1)

@@ -165,3 +165,149 @@ def test_recurrence_trigger_keeps_its_positional_picks_for_an_unsorted_sample() 
     assert found.payer_group == "early" and found.payer_name == "Early"  # the last of the sample given
     assert found.first_claim_date == START and found.last_claim_date == START + dt.timedelta(days=5)
     assert [ref.payer_claim_id for ref in found.claims] == [late.payer_claim_id, early.payer_claim_id]
+
+
+# ------------------------------------------------------------------- the live tracker's panes (agent.py)
+
+
+class FakeBatch:
+    """services.streams.Batch's table API over dicts; every value goes through JSON as in the stores."""
+
+    def __init__(self) -> None:
+        self.data: dict[tuple[int, Any], Any] = {}
+        self.scratch: dict[Any, Any] = {}
+
+    def get(self, table: Any, key: Any) -> Any:
+        return self.data.get((id(table), key))
+
+    def set(self, table: Any, key: Any, value: Any) -> None:
+        self.data[(id(table), key)] = value if isinstance(value, bytes) else json.loads(json.dumps(value))
+
+    def delete(self, table: Any, key: Any) -> None:
+        self.data.pop((id(table), key), None)
+
+    def get_json(self, table: Any, key: str) -> Any:
+        value = self.get(table, key.encode("utf-8"))
+        return json.loads(value) if value else None
+
+    def set_json(self, table: Any, key: str, value: Any) -> None:
+        if value:
+            self.set(table, key.encode("utf-8"), json.dumps(value).encode("utf-8"))
+        else:
+            self.delete(table, key.encode("utf-8"))
+
+
+class FromScratch:
+    """The tracker as it was before the summaries: every claim of the chosen window given to
+    claims_in_window + recurrence_trigger (the same panes, horizon and choice of window)."""
+
+    def __init__(self, config: AdequacyConfig) -> None:
+        self.config = config
+        self.panes: dict[dt.date, dict[str, ClaimFacts]] = {}
+        self.index: dict[str, dt.date] = {}
+        self.latest: dt.date | None = None
+        self.region: Region | None = None
+
+    def observe(self, facts: ClaimFacts, region: Region) -> SCAOpportunity | None:
+        days, window = self.config.recurrence_window_days, dt.timedelta(days=self.config.recurrence_window_days)
+        self.region = self.region or region
+        day = facts.claim_date
+        self.latest = max(day, self.latest) if self.latest else day
+        horizon = self.latest - 2 * window
+        for old_day in [pane_day for pane_day in self.panes if pane_day < horizon]:
+            for claim_key in self.panes.pop(old_day):
+                del self.index[claim_key]
+        if facts.claim_key in self.index:
+            previous = self.index.pop(facts.claim_key)
+            del self.panes[previous][facts.claim_key]
+            if not self.panes[previous]:
+                del self.panes[previous]
+        if day < horizon:
+            return None
+        self.panes.setdefault(day, {})[facts.claim_key] = facts
+        self.index[facts.claim_key] = day
+        first = day - window + dt.timedelta(days=1)
+        best: tuple[int, int] | None = None
+        for offset in range(days):
+            start = first + dt.timedelta(days=offset)
+            count = sum(len(claims) for pane_day, claims in self.panes.items() if 0 <= (pane_day - start).days < days)
+            if best is None or count > best[0]:
+                best = (count, offset)
+        assert best is not None
+        count, offset = best
+        if count < self.config.recurrence_min_claims:
+            return None
+        start = first + dt.timedelta(days=offset)
+        end = start + window - dt.timedelta(days=1)
+        claims = [
+            facts for pane_day in self.panes if start <= pane_day <= end for facts in self.panes[pane_day].values()
+        ]
+        return recurrence_trigger(
+            count,
+            claims_in_window(claims, end, days),
+            self.region,
+            window_start=start,
+            window_end=end,
+            config=self.config,
+        )
+
+    def write_old_format(self, state: FakeBatch, key: str) -> None:
+        """This state as the tracker wrote it before the summaries: panes in arrival order, no summary."""
+        from services.adequacy import agent
+
+        for pane_day, claims in self.panes.items():
+            state.set(agent.oon_claims.table, (key, agent._pane(pane_day)), {k: f.to_dict() for k, f in claims.items()})
+        for claim_key, pane_day in self.index.items():
+            state.set(agent.recurrence_keys, f"{key}|{claim_key}".encode(), pane_day.isoformat().encode())
+        assert self.region is not None and self.latest is not None
+        meta = {
+            "region": vars(self.region),
+            "latest": self.latest.isoformat(),
+            "days": sorted(day.isoformat() for day in self.panes),
+        }
+        state.set_json(agent.recurrence_keys, key, meta)
+
+
+def random_stream(rng: random.Random, length: int) -> Iterator[ClaimFacts]:
+    """Claims of one key arriving out of date order, with re-deliveries (same date or a corrected one) and,
+    as time moves on, claims older than the horizon."""
+    for step in range(length):
+        claim_key = f"C{rng.randrange(length // 2):03d}"
+        day = START + dt.timedelta(days=rng.randrange(step // 2 + 5) + step // 4)
+        yield random_claim(rng, claim_key, day)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_live_tracker_equals_the_computation_from_every_claim(seed: int) -> None:
+    from services.adequacy import agent
+
+    rng = random.Random(200 + seed)
+    state, scratch, key = FakeBatch(), FromScratch(agent.CONFIG), "PAYER1|cardiology|OK-40001"
+    found = 0
+    for step, facts in enumerate(random_stream(rng, 500)):
+        live = agent._observe_recurrence(state, key, facts, REGION)  # type: ignore[arg-type]
+        expected = scratch.observe(facts, REGION)
+        assert _dump(live) == _dump(expected), f"step {step}"
+        found += expected is not None
+    assert found > 200
+
+
+def test_live_tracker_upgrades_panes_written_without_summaries() -> None:
+    from services.adequacy import agent
+
+    rng = random.Random(300)
+    scratch, key = FromScratch(agent.CONFIG), "PAYER1|cardiology|OK-40001"
+    stream = list(random_stream(rng, 400))
+    for facts in stream[:250]:
+        scratch.observe(facts, REGION)
+    state = FakeBatch()
+    scratch.write_old_format(state, key)
+    found = 0
+    for step, facts in enumerate(stream[250:]):
+        live = agent._observe_recurrence(state, key, facts, REGION)  # type: ignore[arg-type]
+        expected = scratch.observe(facts, REGION)
+        assert _dump(live) == _dump(expected), f"step {step}"
+        found += expected is not None
+    assert found > 100
+    summaries = [k for (_, k) in state.data if isinstance(k, tuple) and k[0] == key + agent.SUMMARY]
+    assert summaries  # the panes read were summarised and written back
