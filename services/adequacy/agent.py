@@ -189,7 +189,8 @@ oon_claims = (
     .relative_to(_claim_time)  # what .value() / .current() of a key mean: the pane of the claim date
 )
 recurrence_keys = bytes_table("adequacy-recurrence")
-"""``payer|specialty|region`` -> its region, newest claim date and the days that have a pane;
+"""``payer|specialty|region`` -> its region, newest claim date and the days that have a pane (ISO date -> claims
+of the pane; a list of the days, without counts, in the records of earlier workers);
 ``payer|specialty|region|claim key`` -> the claim's date (which pane holds it)."""
 value_state = bytes_table("adequacy-value")
 """``value|<period>`` -> code volumes and payer + state groups; ``...|claim|<claim key>`` -> where its lines
@@ -342,28 +343,34 @@ SUMMARY = "#summary"
 
 
 class _Panes:
-    """The 1-day panes of one recurrence key in one event, and the days that have one (kept with the key, so
-    that only those panes are read). A pane is a dict claim key -> ClaimFacts.to_dict(), in claim-key order
-    (the window's last claims are read from the end of its last panes), stored with its ClaimsSummary under
-    the key + SUMMARY."""
+    """The 1-day panes of one recurrence key in one event, and the days that have one with their claim counts
+    (kept with the key, so that only the panes needed are read: ``days``, ISO date -> claims). A pane is a dict
+    claim key -> ClaimFacts.to_dict(), in claim-key order (the window's last claims are read from the end of
+    its last panes), stored with its ClaimsSummary under the key + SUMMARY."""
 
-    def __init__(self, state: Batch, key: str, days: list[str]) -> None:
+    def __init__(self, state: Batch, key: str, days: dict[str, int] | list[str]) -> None:
         self.state = state
         self.key = key
-        self.days = {dt.date.fromisoformat(day) for day in days}
+        if isinstance(days, dict):
+            self.days = dict(days)
+        else:  # the key's record as an earlier worker wrote it: the days without their counts
+            self.days = {day: 0 for day in days}
+            for day in days:
+                self.days[day] = self._stored_count(dt.date.fromisoformat(day))
+
+    def __contains__(self, day: dt.date) -> bool:
+        return day.isoformat() in self.days
 
     def claims(self, day: dt.date) -> dict[str, Any]:
         """The pane's claims as stored: shared with the batch, not to be changed (``get`` gives a copy)."""
-        if day not in self.days:
+        if day not in self:
             return {}
         return self.state.get(oon_claims.table, (self.key, _pane(day))) or {}
 
     def get(self, day: dt.date) -> dict[str, Any]:
         return dict(self.claims(day))
 
-    def count(self, day: dt.date) -> int:
-        if day not in self.days:
-            return 0
+    def _stored_count(self, day: dt.date) -> int:
         stored = self.state.get(oon_claims.table, (self.key + SUMMARY, _pane(day)))
         return stored["count"] if stored is not None else len(self.claims(day))
 
@@ -372,7 +379,7 @@ class _Panes:
         value and batch, as the events of a batch read the same panes. A pane written before summaries were
         kept (a worker upgraded on its state) is summarised here from its claims, sorted by claim key, and
         both are written back."""
-        if day not in self.days:
+        if day not in self:
             return ClaimsSummary()
         stored = self.state.get(oon_claims.table, (self.key + SUMMARY, _pane(day)))
         if stored is None:
@@ -391,11 +398,11 @@ class _Panes:
             assert summary is not None and summary.count == len(claims)
             self.state.set(oon_claims.table, (self.key, _pane(day)), claims)
             self.state.set(oon_claims.table, (self.key + SUMMARY, _pane(day)), summary.to_dict())
-            self.days.add(day)
-        elif day in self.days:
+            self.days[day.isoformat()] = len(claims)
+        elif day in self:
             self.state.delete(oon_claims.table, (self.key, _pane(day)))
             self.state.delete(oon_claims.table, (self.key + SUMMARY, _pane(day)))
-            self.days.discard(day)
+            del self.days[day.isoformat()]
 
     def last_refs(self, days: list[dt.date], limit: int) -> list[ClaimRef]:
         """The claim refs of the last ``limit`` claims of the panes of ``days`` (ascending, summarised, so in
@@ -426,14 +433,16 @@ def _observe_recurrence(state: Batch, key: str, facts: ClaimFacts, region: Regio
     not the claims of its window."""
     days = CONFIG.recurrence_window_days
     day = facts.claim_date
-    meta = state.get_json(recurrence_keys, key) or {"region": dataclasses.asdict(region), "days": []}
+    meta = state.get_json(recurrence_keys, key) or {"region": dataclasses.asdict(region), "days": {}}
     latest = max(day, dt.date.fromisoformat(meta["latest"])) if "latest" in meta else day
     horizon = latest - 2 * WINDOW  # claims older than two windows before the newest one are dropped
     panes = _Panes(state, key, meta["days"])
-    for old_day in sorted(pane_day for pane_day in panes.days if pane_day < horizon):
-        for claim_key in panes.claims(old_day):
+    horizon_text = horizon.isoformat()  # ISO dates compare as the dates do
+    for old_day in sorted(pane_day for pane_day in panes.days if pane_day < horizon_text):
+        old_date = dt.date.fromisoformat(old_day)
+        for claim_key in panes.claims(old_date):
             state.delete(recurrence_keys, f"{key}|{claim_key}".encode())
-        panes.put(old_day, {}, None)
+        panes.put(old_date, {}, None)
 
     claim_index = f"{key}|{facts.claim_key}".encode()
     previous = state.get(recurrence_keys, claim_index)
@@ -455,8 +464,7 @@ def _observe_recurrence(state: Batch, key: str, facts: ClaimFacts, region: Regio
         state.set(recurrence_keys, claim_index, day.isoformat().encode("utf-8"))
     else:
         state.delete(recurrence_keys, claim_index)
-    pane_days = sorted(pane_day.isoformat() for pane_day in panes.days)
-    updated = {"region": meta["region"], "latest": latest.isoformat(), "days": pane_days}
+    updated = {"region": meta["region"], "latest": latest.isoformat(), "days": panes.days}
     if updated != meta:
         state.set_json(recurrence_keys, key, updated)
     if day < horizon:
@@ -465,9 +473,10 @@ def _observe_recurrence(state: Batch, key: str, facts: ClaimFacts, region: Regio
     first = day - WINDOW + DAY  # the windows holding the claim start between first and day
     span_days = 2 * days - 1
     counts = [0] * span_days
-    for pane_day in panes.days:  # only the days that have a pane: most of the 179 days of the span have none
-        if 0 <= (pane_day - first).days < span_days:
-            counts[(pane_day - first).days] = panes.count(pane_day)
+    span_first, span_last = first.isoformat(), (first + (span_days - 1) * DAY).isoformat()
+    for pane_day, pane_count in panes.days.items():  # most of the 179 days of the span have no pane
+        if span_first <= pane_day <= span_last:
+            counts[(dt.date.fromisoformat(pane_day) - first).days] = pane_count
     count = sum(counts[:days])
     best = (count, 0)
     for offset in range(1, days):  # slide the window one day at a time
@@ -479,7 +488,7 @@ def _observe_recurrence(state: Batch, key: str, facts: ClaimFacts, region: Regio
         return None
     start = first + offset * DAY
     end = start + WINDOW - DAY
-    window_days = sorted(pane_day for pane_day in panes.days if start <= pane_day <= end)
+    window_days = [start + offset * DAY for offset in range(days) if counts[offset + (start - first).days]]
     summary = combine_summaries([panes.summary(pane_day) for pane_day in window_days])
     region_first_seen = Region(**meta["region"])  # RecurrenceState keeps the region of the key's first claim
     return recurrence_opportunity(
