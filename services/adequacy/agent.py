@@ -16,7 +16,7 @@ The same core as ``claimwatch opportunities`` (services/adequacy/rules.py), in t
 2. ``track_opportunities`` reads that topic (one partition holds a key's whole history) and keeps:
    - ``adequacy-oon-claims``: a Faust windowed table holding, per recurrence key and 1-day window of claim
      dates, the distinct OON claims of that day: the panes of the 90-day windows hopping by one day (below);
-     beside each pane, under ``<key>#summary``, its ClaimsSummary (counts, sums, multisets, picks);
+     each pane with its ClaimsSummary (counts, sums, multisets, picks);
    - ``adequacy-recurrence``: per recurrence key its region, newest claim date and days with claims, and
      per claim its pane;
    - ``adequacy-value``: per period, the code volumes of the whole group, and per payer + state + code the
@@ -52,10 +52,11 @@ Windows (what Faust does, read in faust/tables/base.py, wrappers.py and windows.
   tracker more than half of a worker's time on a 25,000-claim burst). The result is the one
   claims_in_window + recurrence_trigger give over the window's claims: the panes hold distinct claims (the
   ``adequacy-recurrence`` index moves a claim key from its old pane to its new one), and the summaries
-  keep what recurrence_trigger reads of them. A pane written before the summaries (state of an older
-  worker) has none: it is summarised, sorted and written back the first time it is read. The other way
-  round is not handled: a worker of an older version ignores the summaries and would leave them stale, so
-  going back to one needs the ``adequacy-oon-claims`` summaries deleted (or the tracker's state rebuilt).
+  keep what recurrence_trigger reads of them. A pane and its summary are one table value, so a crash
+  between a batch's changelog writes cannot leave a summary that disagrees with its claims. A pane written
+  before the summaries (state of an older worker: the claims dict alone) is summarised, sorted and written
+  back the first time it is read. The other way round is not handled: a worker of an older version reads
+  the new panes as claims dicts and would fail, so going back to one needs the tracker's state rebuilt.
 - Faust expires windows against the wall clock (``window.stale(end, time.time())`` in
   ``Collection._del_old_keys``, every ``table_cleanup_interval``), not against stream time: with any
   ``expires`` shorter than the age of the data, the windows of last year's claims are deleted by the first
@@ -338,15 +339,18 @@ def _pane(day: dt.date) -> tuple[float, float]:
     return window_range
 
 
-SUMMARY = "#summary"
-"""Suffix of the windowed-table key that holds a pane's ClaimsSummary (``payer|specialty|region#summary``)."""
+def _is_record(stored: dict[str, Any]) -> bool:
+    """Whether a stored pane is a record ``{"claims": ..., "summary": ...}`` rather than the claims dict of an
+    earlier worker (whose values are ClaimFacts.to_dict(), which has no ``count``)."""
+    return len(stored) == 2 and "claims" in stored and "count" in (stored.get("summary") or {})
 
 
 class _Panes:
     """The 1-day panes of one recurrence key in one event, and the days that have one with their claim counts
-    (kept with the key, so that only the panes needed are read: ``days``, ISO date -> claims). A pane is a dict
-    claim key -> ClaimFacts.to_dict(), in claim-key order (the window's last claims are read from the end of
-    its last panes), stored with its ClaimsSummary under the key + SUMMARY."""
+    (kept with the key, so that only the panes needed are read: ``days``, ISO date -> claims). A pane is a
+    record ``{"claims": claim key -> ClaimFacts.to_dict(), "summary": ClaimsSummary.to_dict()}``: one value, so
+    that the summary is written with the claims it sums or not at all. Its claims are in claim-key order (the
+    window's last claims are read from the end of its last panes)."""
 
     def __init__(self, state: Batch, key: str, days: dict[str, int] | list[str]) -> None:
         self.state = state
@@ -356,52 +360,52 @@ class _Panes:
         else:  # the key's record as an earlier worker wrote it: the days without their counts
             self.days = {day: 0 for day in days}
             for day in days:
-                self.days[day] = self._stored_count(dt.date.fromisoformat(day))
+                self.days[day] = len(self.claims(dt.date.fromisoformat(day)))
 
     def __contains__(self, day: dt.date) -> bool:
         return day.isoformat() in self.days
 
+    def _stored(self, day: dt.date) -> dict[str, Any] | None:
+        if day not in self:
+            return None
+        return self.state.get(oon_claims.table, (self.key, _pane(day))) or None
+
     def claims(self, day: dt.date) -> dict[str, Any]:
         """The pane's claims as stored: shared with the batch, not to be changed (``get`` gives a copy)."""
-        if day not in self:
+        stored = self._stored(day)
+        if stored is None:
             return {}
-        return self.state.get(oon_claims.table, (self.key, _pane(day))) or {}
+        return stored["claims"] if _is_record(stored) else stored
 
     def get(self, day: dt.date) -> dict[str, Any]:
         return dict(self.claims(day))
-
-    def _stored_count(self, day: dt.date) -> int:
-        stored = self.state.get(oon_claims.table, (self.key + SUMMARY, _pane(day)))
-        return stored["count"] if stored is not None else len(self.claims(day))
 
     def summary(self, day: dt.date) -> ClaimsSummary:
         """The pane's summary, shared with the batch (``copy()`` it to change it): decoded once per stored
         value and batch, as the events of a batch read the same panes. A pane written before summaries were
         kept (a worker upgraded on its state) is summarised here from its claims, sorted by claim key, and
-        both are written back."""
-        if day not in self:
-            return ClaimsSummary()
-        stored = self.state.get(oon_claims.table, (self.key + SUMMARY, _pane(day)))
+        written back as a record."""
+        stored = self._stored(day)
         if stored is None:
-            claims = dict(sorted(self.claims(day).items()))
+            return ClaimsSummary()
+        if not _is_record(stored):
+            claims = dict(sorted(stored.items()))
             summary = ClaimsSummary.of(ClaimFacts.from_dict(item) for item in claims.values())
             self.put(day, claims, summary)
             return summary
         decoded = self.state.scratch.setdefault("recurrence-summaries", {})
         cached = decoded.get((self.key, day))
         if cached is None or cached[0] is not stored:  # identity: a value written since is another object
-            cached = decoded[(self.key, day)] = (stored, ClaimsSummary.from_dict(stored))
+            cached = decoded[(self.key, day)] = (stored, ClaimsSummary.from_dict(stored["summary"]))
         return cached[1]
 
     def put(self, day: dt.date, claims: dict[str, Any], summary: ClaimsSummary | None) -> None:
         if claims:
             assert summary is not None and summary.count == len(claims)
-            self.state.set(oon_claims.table, (self.key, _pane(day)), claims)
-            self.state.set(oon_claims.table, (self.key + SUMMARY, _pane(day)), summary.to_dict())
+            self.state.set(oon_claims.table, (self.key, _pane(day)), {"claims": claims, "summary": summary.to_dict()})
             self.days[day.isoformat()] = len(claims)
         elif day in self:
             self.state.delete(oon_claims.table, (self.key, _pane(day)))
-            self.state.delete(oon_claims.table, (self.key + SUMMARY, _pane(day)))
             del self.days[day.isoformat()]
 
     def last_refs(self, days: list[dt.date], limit: int) -> list[ClaimRef]:
@@ -458,7 +462,13 @@ def _observe_recurrence(state: Batch, key: str, facts: ClaimFacts, region: Regio
         panes.put(previous_day, claims, summary)
     if day >= horizon:
         summary = panes.summary(day).copy()
-        claims = _with_claim(panes.get(day), facts.claim_key, facts.to_dict())
+        claims = panes.get(day)
+        stale = claims.pop(facts.claim_key, None)
+        if stale is not None:  # held by its day's pane but not by the index: a batch's writes half applied
+            summary.remove(
+                ClaimFacts.from_dict(stale), lambda: (ClaimFacts.from_dict(item) for item in claims.values())
+            )
+        claims = _with_claim(claims, facts.claim_key, facts.to_dict())
         summary.add(facts)
         panes.put(day, claims, summary)
         state.set(recurrence_keys, claim_index, day.isoformat().encode("utf-8"))
@@ -488,12 +498,12 @@ def _observe_recurrence(state: Batch, key: str, facts: ClaimFacts, region: Regio
         return None
     start = first + offset * DAY
     end = start + WINDOW - DAY
-    window_days = [start + offset * DAY for offset in range(days) if counts[offset + (start - first).days]]
-    summary = combine_summaries([panes.summary(pane_day) for pane_day in window_days])
+    window_days = [start + shift * DAY for shift in range(days) if counts[offset + shift]]
+    window = combine_summaries([panes.summary(pane_day) for pane_day in window_days])
     region_first_seen = Region(**meta["region"])  # RecurrenceState keeps the region of the key's first claim
     return recurrence_opportunity(
         count,
-        summary,
+        window,
         panes.last_refs(window_days, CONFIG.max_claim_refs),
         region_first_seen,
         window_start=start,
