@@ -402,8 +402,12 @@ class _Panes:
     def put(self, day: dt.date, claims: dict[str, Any], summary: ClaimsSummary | None) -> None:
         if claims:
             assert summary is not None and summary.count == len(claims)
-            self.state.set(oon_claims.table, (self.key, _pane(day)), {"claims": claims, "summary": summary.to_dict()})
+            stored = {"claims": claims, "summary": summary.to_dict()}
+            self.state.set(oon_claims.table, (self.key, _pane(day)), stored)
             self.days[day.isoformat()] = len(claims)
+            # the next event of the batch on this pane reads ``stored``: its summary is this one (callers copy
+            # a summary before changing it)
+            self.state.scratch.setdefault("recurrence-summaries", {})[(self.key, day)] = (stored, summary)
         elif day in self:
             self.state.delete(oon_claims.table, (self.key, _pane(day)))
             del self.days[day.isoformat()]

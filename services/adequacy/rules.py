@@ -1050,11 +1050,21 @@ class ClaimsSummary:
         return summary
 
     def copy(self) -> ClaimsSummary:
-        return replace(
-            self,
+        return ClaimsSummary(
+            count=self.count,
+            billed=self.billed,
+            paid=self.paid,
+            expected=self.expected,
+            expected_count=self.expected_count,
+            medicare=self.medicare,
+            medicare_count=self.medicare_count,
+            gap_exceptions=self.gap_exceptions,
             product_types=dict(self.product_types),
             denial_codes=dict(self.denial_codes),
             product_lines=dict(self.product_lines),
+            first=self.first,
+            last=self.last,
+            named=self.named,
         )
 
     def add(self, facts: ClaimFacts) -> None:
