@@ -15,43 +15,15 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import random
 import time
 from decimal import Decimal
-from typing import Any
 
 from services.adequacy import agent
 from services.adequacy.rules import ClaimFacts, Region
+from services.streams import DictBatch
 
 REGION = Region("OK-40001", "OK", "40001", "900", "patient_zip")
-
-
-class MemoryBatch:
-    """The table API of services.streams.Batch over a dict, as within one batch (values shared, not copied)."""
-
-    def __init__(self) -> None:
-        self.data: dict[tuple[int, Any], Any] = {}
-        self.scratch: dict[Any, Any] = {}
-
-    def get(self, table: Any, key: Any) -> Any:
-        return self.data.get((id(table), key))
-
-    def set(self, table: Any, key: Any, value: Any) -> None:
-        self.data[(id(table), key)] = value
-
-    def delete(self, table: Any, key: Any) -> None:
-        self.data.pop((id(table), key), None)
-
-    def get_json(self, table: Any, key: str) -> Any:
-        value = self.get(table, key.encode("utf-8"))
-        return json.loads(value) if value else None
-
-    def set_json(self, table: Any, key: str, value: Any) -> None:
-        if value:
-            self.set(table, key.encode("utf-8"), json.dumps(value).encode("utf-8"))
-        else:
-            self.delete(table, key.encode("utf-8"))
 
 
 def claims(count: int, dates: int, seed: int) -> list[ClaimFacts]:
@@ -89,7 +61,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     stream = claims(args.claims, args.dates, args.seed)
-    state, key = MemoryBatch(), "PAYER1|cardiology|OK-40001"
+    state, key = DictBatch(shared=True), "PAYER1|cardiology|OK-40001"
     quarter = max(1, len(stream) // 4)
     started = last = time.process_time()
     figures = []

@@ -297,6 +297,38 @@ class Batch:
         self._callbacks.clear()
 
 
+class DictBatch:
+    """Batch's table API (``get`` / ``set`` / ``delete`` / ``get_json`` / ``set_json``, ``scratch``) over a dict,
+    without Faust or a broker: to run a handler's table logic in benchmarks and tests. ``shared``: values are
+    kept as given, as within one batch; otherwise every value that is not bytes goes through JSON, as across
+    batches."""
+
+    def __init__(self, *, shared: bool = False) -> None:
+        self.data: dict[tuple[int, Any], Any] = {}
+        self.scratch: dict[Any, Any] = {}
+        self.shared = shared
+
+    def get(self, table: Any, key: Any) -> Any:
+        return self.data.get((id(table), key))
+
+    def set(self, table: Any, key: Any, value: Any) -> None:
+        keep = self.shared or isinstance(value, bytes)
+        self.data[(id(table), key)] = value if keep else json.loads(json.dumps(value))
+
+    def delete(self, table: Any, key: Any) -> None:
+        self.data.pop((id(table), key), None)
+
+    def get_json(self, table: Any, key: str) -> Any:
+        value = self.get(table, key.encode("utf-8"))
+        return json.loads(value) if value else None
+
+    def set_json(self, table: Any, key: str, value: Any) -> None:
+        if value:
+            self.set(table, key.encode("utf-8"), json.dumps(value).encode("utf-8"))
+        else:
+            self.delete(table, key.encode("utf-8"))
+
+
 def read_table(table: Any, key: Any) -> Any:
     """The stored value of ``key``, None when absent: one store lookup. ``table.get`` (a Faust Table's
     mapping ``__getitem__``) asks the store whether the key exists and then reads it, two RocksDB lookups, and

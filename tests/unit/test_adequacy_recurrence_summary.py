@@ -26,6 +26,7 @@ from services.adequacy.rules import (
     recurrence_opportunity,
     recurrence_trigger,
 )
+from services.streams import DictBatch
 
 REGION = Region("OK-40001", "OK", "40001", "900", "patient_zip")
 START = dt.date(2025, 1, 1)
@@ -170,36 +171,6 @@ def test_recurrence_trigger_keeps_its_positional_picks_for_an_unsorted_sample() 
 # ------------------------------------------------------------------- the live tracker's panes (agent.py)
 
 
-class FakeBatch:
-    """services.streams.Batch's table API over dicts. ``shared``: values are kept as given, as within a batch
-    (the summaries decoded are reused); otherwise every value goes through JSON, as across batches."""
-
-    def __init__(self, *, shared: bool = False) -> None:
-        self.data: dict[tuple[int, Any], Any] = {}
-        self.scratch: dict[Any, Any] = {}
-        self.shared = shared
-
-    def get(self, table: Any, key: Any) -> Any:
-        return self.data.get((id(table), key))
-
-    def set(self, table: Any, key: Any, value: Any) -> None:
-        keep = self.shared or isinstance(value, bytes)
-        self.data[(id(table), key)] = value if keep else json.loads(json.dumps(value))
-
-    def delete(self, table: Any, key: Any) -> None:
-        self.data.pop((id(table), key), None)
-
-    def get_json(self, table: Any, key: str) -> Any:
-        value = self.get(table, key.encode("utf-8"))
-        return json.loads(value) if value else None
-
-    def set_json(self, table: Any, key: str, value: Any) -> None:
-        if value:
-            self.set(table, key.encode("utf-8"), json.dumps(value).encode("utf-8"))
-        else:
-            self.delete(table, key.encode("utf-8"))
-
-
 class FromScratch:
     """The tracker as it was before the summaries: every claim of the chosen window given to
     claims_in_window + recurrence_trigger (the same panes, horizon and choice of window)."""
@@ -254,7 +225,7 @@ class FromScratch:
             config=self.config,
         )
 
-    def write_old_format(self, state: FakeBatch, key: str) -> None:
+    def write_old_format(self, state: DictBatch, key: str) -> None:
         """This state as the tracker wrote it before the summaries: panes in arrival order, no summary."""
         from services.adequacy import agent
 
@@ -286,7 +257,7 @@ def test_live_tracker_equals_the_computation_from_every_claim(seed: int, shared:
     from services.adequacy import agent
 
     rng = random.Random(200 + seed)
-    state, scratch, key = FakeBatch(shared=shared), FromScratch(agent.CONFIG), "PAYER1|cardiology|OK-40001"
+    state, scratch, key = DictBatch(shared=shared), FromScratch(agent.CONFIG), "PAYER1|cardiology|OK-40001"
     found = 0
     for step, facts in enumerate(random_stream(rng, 500)):
         live = agent._observe_recurrence(state, key, facts, REGION)  # type: ignore[arg-type]
@@ -304,7 +275,7 @@ def test_live_tracker_upgrades_panes_written_without_summaries() -> None:
     stream = list(random_stream(rng, 400))
     for facts in stream[:250]:
         scratch.observe(facts, REGION)
-    state = FakeBatch()
+    state = DictBatch()
     scratch.write_old_format(state, key)
     found = 0
     for step, facts in enumerate(stream[250:]):
@@ -323,7 +294,7 @@ def test_live_tracker_replays_an_event_whose_pane_was_written_but_not_its_index(
     from services.adequacy import agent
 
     rng = random.Random(400)
-    state, scratch, key = FakeBatch(), FromScratch(agent.CONFIG), "PAYER1|cardiology|OK-40001"
+    state, scratch, key = DictBatch(), FromScratch(agent.CONFIG), "PAYER1|cardiology|OK-40001"
     replayed = 0
     for step, facts in enumerate(random_stream(rng, 300)):
         live = agent._observe_recurrence(state, key, facts, REGION)  # type: ignore[arg-type]
