@@ -199,7 +199,7 @@ class WorkerProcess(services.worker_process.WorkerProcess):
         super().stop(timeout)
 
 
-class WorkerGroup:
+class WorkerGroup(services.worker_process.Workers):
     """``count`` workers in one consumer group (the partitions are split between them), driven as one: started
     and stopped together, metrics summed, the largest peak RSS. The profiler, when asked for, runs around
     the first one."""
@@ -207,11 +207,12 @@ class WorkerGroup:
     def __init__(self, env: dict[str, str], root: Path, count: int = 1, profile: Path | None = None):
         if count < 1:
             raise ValueError("a worker group needs at least one worker")
-        self.members = []
+        members = []
         for index in range(count):
             folder = root / f"worker-{index}"
             folder.mkdir(parents=True, exist_ok=True)
-            self.members.append(WorkerProcess(env, folder, profile if index == 0 else None))
+            members.append(WorkerProcess(env, folder, profile if index == 0 else None))
+        super().__init__(members)
 
     @property
     def pids(self) -> list[int]:
@@ -225,31 +226,11 @@ class WorkerGroup:
         for member in self.members:
             member.stop()
 
-    def exited(self) -> str | None:
-        """The log tail of a worker that exited, None while all of them run."""
-        return next((tail for tail in (member.exited() for member in self.members) if tail is not None), None)
-
-    def metric_total(self, name: str, **labels: str) -> float:
-        return sum(member.metric_total(name, **labels) for member in self.members)
-
-    def wait_for_metric(self, name: str, at_least: float, timeout: float, **labels: str) -> float:
-        return services.worker_process.wait_for_total(
-            lambda: self.metric_total(name, **labels),
-            at_least,
-            timeout,
-            lambda: f"{name}{labels}: {self.log_tail(20)}",
-            exited=self.exited,
-            failure=RuntimeError,
-        )
-
     def peak_rss(self) -> int:
         return max(member.peak_rss() for member in self.members)
 
     def log_text(self) -> str:
         return "\n".join(member.log_path.read_text(errors="replace") for member in self.members)
-
-    def log_tail(self, lines: int = 40) -> str:
-        return "\n".join(member.log_tail(lines) for member in self.members)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -671,7 +652,7 @@ def run_live(
                     )
                 )  # fmt: skip
                 result["worker_peak_rss_bytes"] = worker.peak_rss()
-                result["worker_dead_letters"] = worker.metric_total("claimwatch_dead_letters_total")
+                result["worker_dead_letters"] = int(worker.metric_total("claimwatch_dead_letters_total"))
             finally:
                 worker.stop()
             log_text = worker.log_text()

@@ -90,7 +90,7 @@ def soak(rate: float, duration: float, sample: float, partitions: int, base_clai
                 time.sleep(1)
                 evaluated = worker.metric_total("claimwatch_claims_evaluated_total")
             samples.append(_sample(worker, time.monotonic() - started, sent, prefix))
-            dead_letters = worker.metric_total("claimwatch_dead_letters_total")
+            dead_letters = int(worker.metric_total("claimwatch_dead_letters_total"))
         finally:
             producer.close()
             worker.stop()
@@ -104,7 +104,7 @@ def soak(rate: float, duration: float, sample: float, partitions: int, base_clai
         "rate": rate,
         "duration_s": duration,
         "sent": total,
-        "evaluated": evaluated,
+        "evaluated": int(evaluated),
         "dead_letters": dead_letters,
         "samples": samples,
         "middle_rss_bytes": middle_rss,
@@ -119,7 +119,7 @@ def _sample(worker: WorkerProcess, elapsed: float, sent: int, prefix: str) -> di
     evaluated = worker.metric_total("claimwatch_claims_evaluated_total")
     lag = worker.metric_total("claimwatch_consumer_lag_messages", topic=f"{prefix}remittances")
     _log(f"t={elapsed:6.0f} s  sent {sent:7d}  evaluated {evaluated:7.0f}  lag {lag:6.0f}  RSS {_mib(rss)}")
-    return {"t": round(elapsed, 1), "sent": sent, "evaluated": evaluated, "lag": lag, "rss": rss}
+    return {"t": round(elapsed, 1), "sent": sent, "evaluated": int(evaluated), "lag": int(lag), "rss": rss}
 
 
 def main(argv: list[str] | None = None) -> int:

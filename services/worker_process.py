@@ -14,7 +14,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Self
 
@@ -29,7 +30,7 @@ def free_port() -> int:
 
 
 def wait_for_total(
-    read: Callable[[], float],
+    read: Callable[[], Decimal],
     at_least: float,
     timeout: float,
     describe: Callable[[], str],
@@ -37,7 +38,7 @@ def wait_for_total(
     exited: Callable[[], str | None] = lambda: None,
     failure: type[Exception] = AssertionError,
     interval: float = 0.2,
-) -> float:
+) -> Decimal:
     """Poll ``read()`` until it reaches ``at_least``; raise ``failure`` with ``describe()`` after ``timeout``
     seconds, or at once with the log tail when ``exited()`` says a worker stopped. A read that cannot connect
     (the worker's web server not up yet) counts as 0."""
@@ -46,7 +47,7 @@ def wait_for_total(
         try:
             value = read()
         except OSError:
-            value = 0.0
+            value = Decimal(0)
         if value >= at_least:
             return value
         tail = exited()
@@ -110,18 +111,19 @@ class WorkerProcess:
     def metrics(self) -> str:
         return self.get("/metrics")[1].decode()
 
-    def metric_total(self, name: str, **labels: str) -> float:
-        """Sum of the samples of ``name`` whose labels include ``labels``."""
-        total = 0.0
+    def metric_total(self, name: str, **labels: str) -> Decimal:
+        """Sum of the samples of ``name`` whose labels include ``labels``, exact (Decimal: some series are
+        dollars)."""
+        total = Decimal(0)
         for line in self.metrics().splitlines():
             if not line.startswith(name + "{") and not line.startswith(name + " "):
                 continue
             series, _, value = line.rpartition(" ")
             if all(f'{key}="{wanted}"' in series for key, wanted in labels.items()):
-                total += float(value)
+                total += Decimal(value)
         return total
 
-    def wait_for_metric(self, name: str, at_least: float, timeout: float = 60.0, **labels: str) -> float:
+    def wait_for_metric(self, name: str, at_least: float, timeout: float = 60.0, **labels: str) -> Decimal:
         return wait_for_total(
             lambda: self.metric_total(name, **labels),
             at_least,
@@ -155,3 +157,31 @@ class WorkerProcess:
         if not self.log_path.exists():
             return "(no log)"
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+class Workers:
+    """Several workers of one consumer group seen as one: their metrics summed; a wait fails at once when one
+    of them exited."""
+
+    def __init__(self, members: Sequence[WorkerProcess]) -> None:
+        self.members = list(members)
+
+    def exited(self) -> str | None:
+        """The log tail of a worker that exited, None while all of them run."""
+        return next((tail for tail in (member.exited() for member in self.members) if tail is not None), None)
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(member.log_tail(lines) for member in self.members)
+
+    def metric_total(self, name: str, **labels: str) -> Decimal:
+        return sum((member.metric_total(name, **labels) for member in self.members), Decimal(0))
+
+    def wait_for_metric(self, name: str, at_least: float, timeout: float = 60.0, **labels: str) -> Decimal:
+        return wait_for_total(
+            lambda: self.metric_total(name, **labels),
+            at_least,
+            timeout,
+            lambda: f"{name}{labels}: {self.log_tail(20)}",
+            exited=self.exited,
+            failure=self.members[0].failure,
+        )

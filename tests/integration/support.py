@@ -18,6 +18,7 @@ from services.worker_process import (  # noqa: F401 (re-exported for the tests)
     CLAIMWATCH,
     PROJECT_ROOT,
     WorkerProcess,
+    Workers,
     free_port,
     wait_for_total,
 )

@@ -33,13 +33,22 @@ import subprocess
 import threading
 import time
 from collections import Counter
+from decimal import Decimal
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
 
 from tests.integration.remittances import DEMO_REFERENCE
-from tests.integration.support import BOOTSTRAP, PROJECT_ROOT, Environment, Worker, broker_reachable, wait_for_total
+from tests.integration.support import (
+    BOOTSTRAP,
+    PROJECT_ROOT,
+    Environment,
+    Worker,
+    Workers,
+    broker_reachable,
+    wait_for_total,
+)
 from tests.integration.test_underpayment_live import (
     assert_alerts_match,
     build_stream,
@@ -61,7 +70,7 @@ def prepare(environment: Environment) -> None:
     environment.run("reference", "load", str(PROJECT_ROOT / DEMO_REFERENCE))
 
 
-def remittances_read(environment: Environment, worker: Worker) -> float:
+def remittances_read(environment: Environment, worker: Worker) -> Decimal:
     """Remittance events this worker process has read (its counter starts at 0 with each process)."""
     return worker.metric_total(EVENTS_IN, topic=environment.topic("remittances"))
 
@@ -233,7 +242,7 @@ def repeats_since(before: Counter, after: Counter) -> int:
     return sum(count if before[key] else count - 1 for key, count in added.items())
 
 
-def wait_until_read(environment: Environment, worker: Worker, at_least: float, timeout: float = 120.0) -> float:
+def wait_until_read(environment: Environment, worker: Worker, at_least: float, timeout: float = 120.0) -> Decimal:
     """Poll the worker's count of remittance events read until ``at_least`` (fast: the kill should land while
     the worker is busy with the backlog)."""
     return wait_for_total(
@@ -445,21 +454,6 @@ def test_broker_restart_mid_stream_worker_recovers_by_itself(environment: Enviro
 # ------------------------------------------------------------------------------------------------------------
 # (c) two workers in one group
 # ------------------------------------------------------------------------------------------------------------
-class Group:
-    """Several workers seen as one by ``publish_contexts`` (its metric summed over them)."""
-
-    def __init__(self, workers: list[Worker]):
-        self.workers = workers
-
-    def metric_total(self, name: str, **labels: str) -> float:
-        return sum(worker.metric_total(name, **labels) for worker in self.workers)
-
-    def wait_for_metric(self, name: str, at_least: float, timeout: float = 60.0, **labels: str) -> float:
-        return wait_for_total(
-            lambda: self.metric_total(name, **labels), at_least, timeout, lambda: f"{name}{labels} over the group"
-        )
-
-
 def assignment(environment: Environment) -> dict[str, set[tuple[str, int]]]:
     """The group's current members and the partitions assigned to each (DescribeGroups), when stable."""
     admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP)
@@ -501,7 +495,7 @@ def test_two_workers_split_the_partitions_and_alert_like_one(environment: Enviro
     remittances = environment.topic("remittances")
     owned = sorted(sorted(p for t, p in parts if t == remittances) for parts in members.values())
     assert sorted(p for parts in owned for p in parts) == list(range(environment.partitions)), owned
-    publish_contexts(environment, Group(workers), contexts)
+    publish_contexts(environment, Workers(workers), contexts)
     publish(environment, events)
     wait_drained(environment, workers)
     read = [int(remittances_read(environment, worker)) for worker in workers]
