@@ -79,16 +79,7 @@ async def send_dead_letter(letter: DeadLetter) -> None:
         stage=metrics.stage_label(letter.stage), reason=metrics.reason_label(letter.reason)
     ).inc()
     log.warning("dead letter %s: %s (%s)", letter.reason, letter.detail, letter.location.model_dump(exclude_none=True))
-    await send("dead-letters", letter.dead_letter_id, letter)
-
-
-async def send(topic_name: str, key: str, value: BaseModel | dict[str, Any]) -> Awaitable[Any]:
-    """Send a message; returns the future of its delivery (see deliver_outputs).
-
-    The message goes to the app's producer directly (the key and value are bytes already): Faust's
-    ``Topic.send`` wraps each message in a pending-message object, a callback and a sensor call on the way
-    to the same producer, which cost the live worker about as much as serialising the message."""
-    return await produce(encode(topic_name, key, value))
+    await produce(encode("dead-letters", letter.dead_letter_id, letter))
 
 
 Output = tuple[str, bytes, bytes]
@@ -101,6 +92,11 @@ def encode(topic_name: str, key: str, value: BaseModel | dict[str, Any]) -> Outp
 
 
 async def produce(output: Output) -> Awaitable[Any]:
+    """Hand a message to the producer; returns the future of its delivery (see deliver_outputs).
+
+    The message goes to the app's producer directly (the key and value are bytes already): Faust's
+    ``Topic.send`` wraps each message in a pending-message object, a callback and a sensor call on the way
+    to the same producer, which cost the live worker about as much as serialising the message."""
     name, key, payload = output
     producer = await app.maybe_start_producer()
     delivery = await producer.send(name, key, payload, partition=None, timestamp=None, headers=None)
@@ -348,7 +344,7 @@ async def write_tables(writes: Iterable[tuple[faust.EventT, Any, Any, Any]]) -> 
     store they were skipped, so the changelog (what a worker that takes the partition over restores) never
     got it. Here a crash in between leaves the local store behind: the replayed events are processed again
     (same output ids) and written. Each write goes to the changelog partition of its event, as Faust's own
-    writes do; the messages go to the producer directly (see ``send``), and once the broker has them the
+    writes do; the messages go to the producer directly (see ``produce``), and once the broker has them the
     store records the newest changelog offset per partition, which is what Faust's changelog callback does
     (recovery starts reading the changelog after it)."""
     await apply_table_writes(encode_table_writes(writes))

@@ -1089,17 +1089,13 @@ class ClaimsSummary:
 
     def _tally(self, facts: ClaimFacts, sign: int) -> None:
         self.count += sign
-        if sign > 0:
-            self.billed += facts.billed
-            self.paid += facts.paid
-        else:
-            self.billed -= facts.billed
-            self.paid -= facts.paid
+        self.billed += sign * facts.billed
+        self.paid += sign * facts.paid
         if facts.expected is not None:
-            self.expected = self.expected + facts.expected if sign > 0 else self.expected - facts.expected
+            self.expected += sign * facts.expected
             self.expected_count += sign
         if facts.medicare is not None:
-            self.medicare = self.medicare + facts.medicare if sign > 0 else self.medicare - facts.medicare
+            self.medicare += sign * facts.medicare
             self.medicare_count += sign
         if facts.needs_gap_exception:
             self.gap_exceptions += sign
